@@ -1,0 +1,1 @@
+"""pantau's core: settings, the Post contract, the store. Imports nothing else of the project."""
