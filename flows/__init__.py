@@ -1,0 +1,1 @@
+"""Prefect flows and tasks: crawl (spider subprocesses), load (validate, dedupe, classify, store), nightly."""

@@ -25,12 +25,8 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    data_dir: Path = Field(
-        default=Path("data"), description="Folder for the database, landing files and snapshots."
-    )
-    db_path: Path | None = Field(
-        default=None, description="DuckDB file; default `<data_dir>/pantau.duckdb`."
-    )
+    data_dir: Path = Field(default=Path("data"), description="Folder for the database, landing files and snapshots.")
+    db_path: Path | None = Field(default=None, description="DuckDB file; default `<data_dir>/pantau.duckdb`.")
     model_dir: Path | None = Field(
         default=None,
         description="Classifier artifact folder; default: the version named in `models/artifacts/CURRENT`.",

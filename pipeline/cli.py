@@ -1,0 +1,241 @@
+"""The `pantau` command: one face of the system for operators (the review workspace is the other).
+
+Heavy imports (Prefect, scikit-learn, Scrapy) happen inside the commands that need them, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import PROJECT_ROOT, Settings, settings_markdown
+from pipeline.errors import PantauError
+
+app = typer.Typer(help="pantau: watch public posts by ASN for political partisanship; humans decide.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)  # fmt: skip
+console = Console()
+DEMO_DATA = PROJECT_ROOT / "spiders" / "replay" / "data"
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except PantauError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from pipeline.storage import Store
+
+    store = Store(settings.database, settings.lock_timeout_s)
+    store.init()
+    return store
+
+
+@app.command()
+def init(watchlist: Annotated[Path | None, typer.Option(help="Watchlist CSV to load.")] = None) -> None:
+    """Create or migrate the database and load the watchlist."""
+    from pipeline.watchlist import read_watchlist
+
+    settings = _settings(watchlist_path=watchlist)
+    store = _store(settings)
+    console.print(f"database ready: {settings.database}")
+    if settings.watchlist_path:
+        rows, problems = read_watchlist(settings.watchlist_path)
+        for p in problems:
+            console.print(f"[yellow]watchlist line {p.line} skipped:[/] {p.reason}")
+        store.replace_watchlist(rows, actor="cli")
+        console.print(f"watchlist: {len(rows)} rows loaded, {len(problems)} skipped")
+
+
+@app.command()
+def replay(
+    host: str = "127.0.0.1",
+    port: int = 8770,
+    data: Annotated[Path, typer.Option(help="Dataset folder (accounts.jsonl, statuses.jsonl).")] = DEMO_DATA,
+    fault_every: Annotated[int | None, typer.Option(help="Every Nth API request answers 500 or 429.")] = None,
+    clock: Annotated[str | None, typer.Option(help="Hide statuses after this ISO time.")] = None,
+    generate: Annotated[int | None, typer.Option(help="Serve N synthetic statuses instead of the data.")] = None,
+    seed: int = 7,
+) -> None:
+    """Serve the bundled sample data on loopback in the platforms' real wire formats."""
+    argv = ["--host", host, "--port", str(port), "--data", str(data), "--seed", str(seed)]
+    for flag, value in (("--fault-every", fault_every), ("--clock", clock), ("--generate", generate)):
+        if value is not None:
+            argv += [flag, str(value)]
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "spiders.replay", *argv], cwd=PROJECT_ROOT))
+
+
+@app.command()
+def crawl(
+    spiders: Annotated[list[str] | None, typer.Argument(help="Spiders to run (default: PANTAU_SPIDERS).")] = None,
+    run_id: Annotated[str | None, typer.Option(help="Run id naming the landing files.")] = None,
+) -> None:
+    """Run spiders to landing files only (no load); prints where each wrote."""
+    from flows.crawl import build_targets, landing_paths, run_spider
+    from flows.nightly import new_run_id
+
+    settings = _settings()
+    store = _store(settings)
+    run_id = run_id or new_run_id()
+    for name in spiders or settings.spiders:
+        with console.status(f"crawling {name} …"):
+            result = run_spider(settings, name, run_id, build_targets(store, name))
+        paths = landing_paths(settings, name, run_id)
+        lines = sum(1 for _ in paths["posts"].open("rb")) if paths["posts"].exists() else 0
+        console.print(f"{name}: {lines} posts in {result.seconds:.1f} s → {paths['posts']}")
+
+
+@app.command()
+def classify(
+    input: Annotated[Path, typer.Argument(help="JSONL rows with id, text, optional author_bio, platform.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write labelled rows.")],
+) -> None:
+    """Label posts from a JSONL file; bad rows go to OUTPUT.rejects.jsonl with a reason."""
+    from models.predict import classify_jsonl
+
+    settings = _settings()
+    if not input.exists():
+        console.print(f"[red]error:[/] {input} does not exist")
+        raise typer.Exit(2)
+    with console.status("classifying …"):
+        stats = classify_jsonl(input, output, settings.model_dir, settings.batch_size)
+    console.print(
+        f"{stats.written} labelled, {stats.rejected} rejected, {stats.flagged} flagged in {stats.seconds:.2f} s → "
+        f"{output}"
+    )
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title=f"run {summary['run_id']} ({summary['status']})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("fetched", "new_posts", "updated_posts", "rejected", "classified", "flagged", "queued", "pending"):
+        table.add_row(key.replace("_", " "), str(summary.get(key, 0)))
+    for label, n in summary.get("flagged_per_label", {}).items():
+        table.add_row(f"  flagged: {label}", str(n))
+    for reason, n in summary.get("reject_reasons", {}).items():
+        table.add_row(f"  rejected: {reason}", str(n))
+    console.print(table)
+
+
+def _run_flow(settings_overrides: dict[str, Any], spiders: list[str] | None) -> dict[str, Any]:
+    from flows.nightly import new_run_id, nightly
+
+    run_id = new_run_id()
+    overrides = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings_overrides.items() if v is not None}
+    try:
+        return nightly(run_id=run_id, spiders=spiders, overrides=overrides)
+    except PantauError as exc:
+        console.print(f"[red]run {run_id} did not complete:[/] {exc}")
+        runs = _store(_settings(**overrides)).query("SELECT * FROM crawl_runs WHERE run_id = ?", [run_id])
+        if runs:
+            row = runs[0]
+            row["flagged_per_label"] = json.loads(row["flagged_per_label"] or "{}")
+            _print_summary(row)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def run(
+    spiders: Annotated[list[str] | None, typer.Argument(help="Spiders to run (default: PANTAU_SPIDERS).")] = None,
+) -> None:
+    """Run one nightly run now: crawl → validate/dedupe → classify → load → queue."""
+    _print_summary(_run_flow({}, spiders))
+
+
+def _queue_table(limit: int, settings: Settings) -> Table:
+    from pipeline.review import pending_count, pending_queue
+
+    store = _store(settings)
+    items = pending_queue(store, limit)
+    table = Table(title=f"antrean tinjauan: {pending_count(store)} menunggu (pending review queue)")
+    for col in ("prioritas", "label", "skor", "watchlist", "akun", f"waktu ({settings.timezone})", "teks"):
+        table.add_column(col, overflow="fold")
+    for it in items:
+        text = " ".join(it["text"].split())
+        when = it["posted_at"].astimezone(settings.tz)
+        table.add_row(f"{it['priority']:.3f}", it["label"], f"{it['flag_score']:.2f}",
+                      "ya" if it["on_watchlist"] else "", it["author_handle"], f"{when:%Y-%m-%d %H:%M}",
+                      text[:140])  # fmt: skip
+    return table
+
+
+@app.command()
+def queue(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20) -> None:
+    """Show pending review items, highest priority first."""
+    console.print(_queue_table(limit, _settings()))
+
+
+@app.command()
+def runs(limit: Annotated[int, typer.Option(help="Runs to show.")] = 10) -> None:
+    """Show recent runs with their counts."""
+    store = _store(_settings())
+    table = Table(title="recent runs")
+    cols = ("run_id", "status", "started_at", "fetched", "new_posts", "rejected", "classified", "flagged", "queued")
+    for col in cols:
+        table.add_column(col)
+    for row in store.recent_runs(limit):
+        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in cols))
+    console.print(table)
+
+
+@contextmanager
+def replay_server(data: Path) -> Iterator[str]:
+    """Start the replay server as a subprocess on a free loopback port; yield its URL; stop it afterwards."""
+    proc = subprocess.Popen([sys.executable, "-m", "spiders.replay", "--host", "127.0.0.1", "--port", "0",
+                             "--data", str(data)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if not line.startswith("listening on "):
+            raise PantauError(f"replay server did not start (said {line!r})")
+        yield line.split("listening on ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
+) -> None:
+    """Replay the bundled sample data through one nightly run and show the review queue."""
+    settings = _settings(data_dir=data_dir)
+    with replay_server(DEMO_DATA) as url:
+        console.print(f"replay server with the bundled sample data: {url}")
+        overrides = {"data_dir": settings.data_dir, "replay_url": url, "watchlist_path": DEMO_DATA / "watchlist.csv",
+                     "download_delay_s": 0.0, "autothrottle": False, "concurrent_requests": 16}  # fmt: skip
+        summary = _run_flow(overrides, ["mastodon"])
+    _print_summary(summary)
+    console.print(_queue_table(15, settings))
+    console.print(f"database: {settings.database} — run again: nothing is added twice.")
+
+
+@app.command("settings")
+def show_settings(markdown: Annotated[bool, typer.Option(help="Print the README's settings table.")] = False) -> None:
+    """Show the settings in force (from PANTAU_* variables)."""
+    if markdown:
+        sys.stdout.write(settings_markdown())
+        return
+    for name, value in _settings().model_dump().items():
+        console.print(f"PANTAU_{name.upper()}={value}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

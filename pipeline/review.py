@@ -1,0 +1,75 @@
+"""Review-queue rules: which predictions become review items and in what order reviewers see them.
+
+Priority (higher first) = flag_score × author_weight × recency, where
+- flag_score is the model's probability that the post is partisan (the sum over the four flagged labels);
+- author_weight is 1.0 when the author's account is on the watchlist (a known ASN), else 0.5;
+- recency is 0.5 ** (age in days / 7): a post loses half its weight every week, because a violation is most
+  useful to Bawaslu while the election stage it belongs to is still running.
+A model never decides: it only orders this queue.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.storage import Store
+
+WATCHLIST_WEIGHT = 1.0
+OTHER_AUTHOR_WEIGHT = 0.5
+HALF_LIFE_DAYS = 7.0
+
+_ENQUEUE = """
+INSERT INTO review_items
+SELECT p.platform, p.platform_post_id, 'pending', 0.0, pr.label, pr.flag_score, pr.model_version,
+       w.handle IS NOT NULL, $now, $now, $run_id
+FROM predictions pr
+JOIN posts p ON p.platform = pr.platform AND p.platform_post_id = pr.platform_post_id
+            AND p.text_sha256 = pr.text_sha256
+LEFT JOIN (SELECT DISTINCT platform, lower(handle) AS handle FROM watchlist WHERE kind = 'account') w
+       ON w.platform = p.platform AND w.handle = lower(p.author_handle)
+WHERE pr.flagged AND pr.model_version = $model_version
+  AND NOT EXISTS (SELECT 1 FROM review_items r
+                  WHERE r.platform = p.platform AND r.platform_post_id = p.platform_post_id)
+"""
+
+_REPRIORITISE = f"""
+UPDATE review_items SET
+  priority = review_items.flag_score
+             * (CASE WHEN review_items.on_watchlist THEN {WATCHLIST_WEIGHT} ELSE {OTHER_AUTHOR_WEIGHT} END)
+             * pow(0.5, greatest(date_diff('second', p.posted_at, $now), 0) / 86400.0 / {HALF_LIFE_DAYS}),
+  updated_at = $now
+FROM posts p
+WHERE review_items.status = 'pending'
+  AND p.platform = review_items.platform AND p.platform_post_id = review_items.platform_post_id
+"""
+
+
+def refresh_queue(store: Store, run_id: str, model_version: str, now: datetime | None = None) -> int:
+    """Queue every flagged post of this model version not yet queued, re-rank the pending ones; return how many
+    were added."""
+    now = now or datetime.now(UTC)
+    with store.transaction() as con:
+        before = con.execute("SELECT count(*) FROM review_items").fetchone()
+        con.execute(_ENQUEUE, {"now": now, "run_id": run_id, "model_version": model_version})
+        after = con.execute("SELECT count(*) FROM review_items").fetchone()
+        con.execute(_REPRIORITISE, {"now": now})
+        added = (after[0] if after else 0) - (before[0] if before else 0)
+        store.audit(con, "pipeline", "enqueue", "review_items", run_id, {"added": added})
+    return added
+
+
+def pending_queue(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    """The pending items, highest priority first, with what a reviewer needs to pick one."""
+    return store.query(
+        "SELECT r.priority, r.label, r.flag_score, r.on_watchlist, p.platform, p.platform_post_id, "
+        "p.author_handle, p.posted_at, p.text, p.url FROM review_items r "
+        "JOIN posts p USING (platform, platform_post_id) WHERE r.status = 'pending' "
+        "ORDER BY r.priority DESC, p.posted_at DESC LIMIT ?",
+        [limit],
+    )
+
+
+def pending_count(store: Store) -> int:
+    rows = store.query("SELECT count(*) AS n FROM review_items WHERE status = 'pending'")
+    return int(rows[0]["n"])

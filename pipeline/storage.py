@@ -1,0 +1,331 @@
+"""The DuckDB store: the only module that opens the database.
+
+DuckDB allows one writing process per file, and any other open (even read-only) fails while it is held. So every
+caller opens a short-lived connection through `Store.connect()`, which retries a bounded time while another process
+holds the lock, and closes it at once. Nothing keeps the file open between requests; no connection leaves this
+module's context managers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from pipeline.errors import StoreLockedError
+from pipeline.migrations import apply_migrations
+from pipeline.schema import Post, Reject
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: LoadCounts) -> LoadCounts:
+        return LoadCounts(self.new + other.new, self.updated + other.updated, self.unchanged + other.unchanged)
+
+
+POST_COLUMNS = [
+    "platform", "platform_post_id", "url", "author_platform_id", "author_handle", "text", "text_sha256",
+    "language", "posted_at", "first_collected_at", "collected_at", "watch_target", "replies", "reposts", "likes",
+    "quotes", "views", "media_urls", "reply_to", "repost_of", "raw", "raw_sha256", "schema_version", "run_id",
+]  # fmt: skip
+_UPDATABLE = [c for c in POST_COLUMNS if c not in ("platform", "platform_post_id", "first_collected_at")]
+
+
+class Store:
+    """A handle on the DuckDB file; cheap to create, holds no connection."""
+
+    def __init__(self, path: Path, lock_timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._open(read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"{self.path} stayed locked by another process for {self.lock_timeout_s:.0f} s; "
+                        "stop the other writer or raise PANTAU_LOCK_TIMEOUT_S"
+                    ) from exc
+            # jitter keeps two waiting writers from retrying in lockstep
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # --- set-up -----------------------------------------------------------------------------------------------
+
+    def init(self) -> list[str]:
+        """Create the file if needed and apply pending migrations; return the names applied."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.transaction() as con:
+            return apply_migrations(con, _now())
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run one read query on a short read-only connection; rows as dicts."""
+        with self.connect(read_only=True) as con:
+            cur = con.execute(sql, list(params))
+            names = [d[0] for d in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def audit(self, con: duckdb.DuckDBPyConnection, actor: str, action: str, entity: str, key: str,
+              detail: dict[str, Any]) -> None:  # fmt: skip
+        con.execute(
+            "INSERT INTO audit_log (logged_at, actor, action, entity, entity_key, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            [_now(), actor, action, entity, key, json.dumps(detail, ensure_ascii=False, default=str)],
+        )
+
+    # --- watchlist and cursors ---------------------------------------------------------------------------------
+
+    def replace_watchlist(self, rows: Sequence[dict[str, Any]], actor: str = "pipeline") -> int:
+        now = _now()
+        cols = ["kind", "platform", "handle", "name", "agency", "region_code", "region_name", "nip",
+                "identified_by", "enabled"]  # fmt: skip
+        table = pa.Table.from_pylist([{c: r[c] for c in cols} | {"updated_at": now} for r in rows])
+        with self.transaction() as con:
+            con.register("incoming", table)
+            con.execute("DELETE FROM watchlist")
+            con.execute(f"INSERT INTO watchlist ({', '.join(cols)}, updated_at) SELECT * FROM incoming")
+            self.audit(con, actor, "replace", "watchlist", "*", {"rows": len(rows)})
+        return len(rows)
+
+    def watchlist(self, enabled_only: bool = True) -> list[dict[str, Any]]:
+        where = "WHERE enabled" if enabled_only else ""
+        return self.query(f"SELECT * FROM watchlist {where} ORDER BY kind, platform, handle")
+
+    def cursors(self, source: str) -> dict[str, str]:
+        rows = self.query("SELECT target, since_id FROM crawl_cursors WHERE source = ?", [source])
+        return {r["target"]: r["since_id"] for r in rows}
+
+    def advance_cursors(self, source: str, run_id: str, newest: dict[str, str]) -> int:
+        """Move each target's cursor forward to `newest[target]`; never backward. IDs compare as (length, text)."""
+        current = self.cursors(source)
+        moved = {t: i for t, i in newest.items() if t not in current or _id_key(i) > _id_key(current[t])}
+        if not moved:
+            return 0
+        with self.transaction() as con:
+            con.executemany(  # a handful of targets per spider: executemany's per-row cost does not matter here
+                "INSERT INTO crawl_cursors VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, target) DO UPDATE SET "
+                "since_id = excluded.since_id, updated_at = excluded.updated_at, run_id = excluded.run_id",
+                [[source, t, i, _now(), run_id] for t, i in moved.items()],
+            )
+        return len(moved)
+
+    # --- loading ------------------------------------------------------------------------------------------------
+
+    def predicted_keys(self, keys: pa.Table, model_version: str) -> set[tuple[str, str, str]]:
+        """Which (platform, platform_post_id, text_sha256) of `keys` this model version has already labelled."""
+        with self.connect(read_only=True) as con:
+            con.register("k", keys)
+            rows = con.execute(
+                "SELECT p.platform, p.platform_post_id, p.text_sha256 FROM predictions p "
+                "JOIN k USING (platform, platform_post_id, text_sha256) WHERE p.model_version = ?",
+                [model_version],
+            ).fetchall()
+        return {(a, b, c) for a, b, c in rows}
+
+    def load_batch(self, run_id: str, posts: pa.Table, predictions: pa.Table | None,
+                   rejects: Sequence[Reject]) -> LoadCounts:  # fmt: skip
+        """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction."""
+        with self.transaction() as con:
+            counts = self._upsert_posts(con, run_id, posts) if posts.num_rows else LoadCounts()
+            if predictions is not None and predictions.num_rows:
+                con.register("preds", predictions)
+                con.execute("INSERT INTO predictions SELECT * FROM preds ON CONFLICT DO NOTHING")
+                con.unregister("preds")
+            self._insert_rejects(con, rejects)
+        return counts
+
+    def _upsert_posts(self, con: duckdb.DuckDBPyConnection, run_id: str, posts: pa.Table) -> LoadCounts:
+        # Insert the new, update only what changed, skip the rest: DuckDB's ON CONFLICT DO UPDATE rewrites every
+        # row it touches and costs ~10x a plain insert, and most rows of a re-crawl are unchanged.
+        con.register("batch", posts)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE batch_state AS SELECT b.platform, b.platform_post_id, "
+            "p.platform IS NULL AS is_new, p.raw_sha256 IS DISTINCT FROM b.raw_sha256 AS is_changed, "
+            "p.text_sha256 IS DISTINCT FROM b.text_sha256 AS text_changed "
+            "FROM batch b LEFT JOIN posts p USING (platform, platform_post_id)"
+        )
+        new, changed = con.execute(
+            "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new AND is_changed) FROM batch_state"
+        ).fetchone() or (0, 0)
+        if changed:
+            self._update_changed(con, run_id)
+        if new:
+            con.execute(
+                f"INSERT INTO posts SELECT {', '.join('b.' + c for c in POST_COLUMNS)} FROM batch b "
+                "JOIN batch_state s USING (platform, platform_post_id) WHERE s.is_new"
+            )
+        self._upsert_authors(con)
+        con.execute("DROP TABLE batch_state")
+        con.unregister("batch")
+        return LoadCounts(new=new, updated=changed, unchanged=posts.num_rows - new - changed)
+
+    def _update_changed(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        # an edited text keeps its earlier version: evidence is never overwritten
+        con.execute(
+            "INSERT INTO post_versions SELECT p.platform, p.platform_post_id, p.text, p.raw, p.raw_sha256, "
+            "p.collected_at, ?, ? FROM posts p JOIN batch_state s USING (platform, platform_post_id) "
+            "WHERE s.text_changed AND NOT s.is_new",
+            [_now(), run_id],
+        )
+        sets = ", ".join(f"{c} = b.{c}" for c in _UPDATABLE)
+        con.execute(
+            f"UPDATE posts SET {sets} FROM batch b JOIN batch_state s USING (platform, platform_post_id) "
+            "WHERE s.is_changed AND NOT s.is_new "
+            "AND posts.platform = b.platform AND posts.platform_post_id = b.platform_post_id"
+        )
+
+    def _upsert_authors(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE batch_authors AS SELECT platform, author_platform_id AS platform_id, "
+            "author_handle AS handle, author_display_name AS display_name, author_bio AS bio, author_url AS url, "
+            "collected_at AS seen_at FROM (SELECT *, row_number() OVER (PARTITION BY platform, author_platform_id "
+            "ORDER BY collected_at DESC) AS rn FROM batch) WHERE rn = 1"
+        )
+        con.execute(
+            "UPDATE authors SET handle = a.handle, display_name = a.display_name, bio = a.bio, url = a.url, "
+            "last_seen_at = greatest(authors.last_seen_at, a.seen_at) FROM batch_authors a "
+            "WHERE authors.platform = a.platform AND authors.platform_id = a.platform_id"
+        )
+        con.execute(
+            "INSERT INTO authors SELECT a.platform, a.platform_id, a.handle, a.display_name, a.bio, a.url, "
+            "a.seen_at, a.seen_at FROM batch_authors a ANTI JOIN authors USING (platform, platform_id)"
+        )
+        con.execute("DROP TABLE batch_authors")
+
+    def _insert_rejects(self, con: duckdb.DuckDBPyConnection, rejects: Sequence[Reject]) -> None:
+        if not rejects:
+            return
+        table = pa.Table.from_pylist([r.model_dump(include={"run_id", "stage", "source", "reason", "raw", "at"})
+                                      for r in rejects])  # fmt: skip
+        con.register("rej", table)
+        con.execute("INSERT INTO rejects (run_id, stage, source, reason, raw, rejected_at) "
+                    "SELECT run_id, stage, source, reason, raw, at FROM rej")  # fmt: skip
+        con.unregister("rej")
+
+    def add_rejects(self, rejects: Sequence[Reject]) -> None:
+        with self.transaction() as con:
+            self._insert_rejects(con, rejects)
+
+    # --- runs ---------------------------------------------------------------------------------------------------
+
+    def start_run(self, run_id: str, spiders: Sequence[str]) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "INSERT INTO crawl_runs (run_id, started_at, status, spiders) VALUES (?, ?, 'running', ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET status = 'running', finished_at = NULL",
+                [run_id, _now(), list(spiders)],
+            )
+            self.audit(con, "pipeline", "start", "crawl_run", run_id, {"spiders": list(spiders)})
+
+    def record_spider(self, run_id: str, row: dict[str, Any]) -> None:
+        cols = list(row)
+        with self.transaction() as con:
+            con.execute(
+                f"INSERT OR REPLACE INTO crawl_run_spiders (run_id, {', '.join(cols)}) "
+                f"VALUES (?, {', '.join('?' for _ in cols)})",
+                [run_id, *row.values()],
+            )
+
+    def finish_run(self, run_id: str, status: str, totals: dict[str, Any], detail: str = "") -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE crawl_runs SET finished_at = ?, status = ?, fetched = ?, new_posts = ?, updated_posts = ?, "
+                "rejected = ?, classified = ?, flagged = ?, queued = ?, flagged_per_label = ?, detail = ? "
+                "WHERE run_id = ?",
+                [_now(), status, totals["fetched"], totals["new_posts"], totals["updated_posts"],
+                 totals["rejected"], totals["classified"], totals["flagged"], totals["queued"],
+                 json.dumps(totals["flagged_per_label"]), detail, run_id],
+            )  # fmt: skip
+            self.audit(con, "pipeline", "finish", "crawl_run", run_id, {"status": status, **totals})
+
+    def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM crawl_runs ORDER BY started_at DESC LIMIT ?", [limit])
+
+    def run_spiders(self, run_id: str) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM crawl_run_spiders WHERE run_id = ? ORDER BY spider", [run_id])
+
+    def execute_in_transaction(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Run a few statements atomically (used by pipeline.review for queue changes)."""
+        with self.transaction() as con:
+            for sql, params in statements:
+                con.execute(sql, list(params))
+
+
+def _id_key(platform_id: str) -> tuple[int, str]:
+    """Order numeric string IDs without casting them (they may exceed 64 bits on some platforms)."""
+    return (len(platform_id), platform_id)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+POSTS_ARROW_SCHEMA = pa.schema(
+    [("platform", pa.string()), ("platform_post_id", pa.string()), ("url", pa.string()),
+     ("author_platform_id", pa.string()), ("author_handle", pa.string()), ("text", pa.string()),
+     ("text_sha256", pa.string()), ("language", pa.string()), ("posted_at", _TS), ("first_collected_at", _TS),
+     ("collected_at", _TS), ("watch_target", pa.string()), ("replies", pa.int64()), ("reposts", pa.int64()),
+     ("likes", pa.int64()), ("quotes", pa.int64()), ("views", pa.int64()), ("media_urls", pa.list_(pa.string())),
+     ("reply_to", pa.string()), ("repost_of", pa.string()), ("raw", pa.string()), ("raw_sha256", pa.string()),
+     ("schema_version", pa.int32()), ("run_id", pa.string()), ("author_display_name", pa.string()),
+     ("author_bio", pa.string()), ("author_url", pa.string())]
+)  # fmt: skip
+
+
+def posts_to_arrow(posts: Sequence[Post], text_shas: Sequence[str], run_id: str) -> pa.Table:
+    """Columns of a batch of validated posts, in the shape `load_batch` expects."""
+    cols: dict[str, list[Any]] = {name: [] for name in POSTS_ARROW_SCHEMA.names}
+    for post, sha in zip(posts, text_shas, strict=True):
+        a, e = post.author, post.engagement
+        values = (post.platform.value, post.platform_post_id, post.url, a.platform_id, a.handle, post.text, sha,
+                  post.language, post.posted_at, post.collected_at, post.collected_at, post.watch_target,
+                  e.replies, e.reposts, e.likes, e.quotes, e.views, post.media_urls, post.reply_to,
+                  post.repost_of, post.raw, post.raw_sha256, post.schema_version, run_id, a.display_name, a.bio,
+                  a.url)  # fmt: skip
+        for name, value in zip(POSTS_ARROW_SCHEMA.names, values, strict=True):
+            cols[name].append(value)
+    return pa.table(cols, schema=POSTS_ARROW_SCHEMA)
