@@ -246,7 +246,7 @@ class Store:
                                       for r in rejects])  # fmt: skip
         con.register("rej", table)
         con.execute("INSERT INTO rejects (run_id, stage, source, reason, raw, rejected_at) "
-                    "SELECT run_id, stage, source, reason, raw, at FROM rej")  # fmt: skip
+                    "SELECT run_id, stage, source, reason, raw, \"at\" FROM rej")  # fmt: skip
         con.unregister("rej")
 
     def add_rejects(self, rejects: Sequence[Reject]) -> None:

@@ -1,0 +1,34 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Everything installs from uv.lock into .venv.
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.synced ## set up .venv from the lock file
+
+demo: install ## replay the sample data through one nightly run and show the review queue
+	$(VENV)/bin/pantau demo
+
+test: install ## run the whole test suite (lint and layer contract included)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest
+
+bench: install ## print the benchmark table
+	$(VENV)/bin/python -m tests.benchmarks
+
+clean:
+	rm -rf $(VENV) $(TOOLS) data bench-data .pytest_cache

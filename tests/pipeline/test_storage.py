@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.errors import MigrationError, StoreLockedError
+from pipeline.migrations import MIGRATIONS
+from pipeline.schema import Reject, parse_post, sha256_text
+from pipeline.storage import Store, posts_to_arrow
+from tests.conftest import make_post
+
+
+def _table(posts: list[dict], run_id: str = "r1"):  # type: ignore[no-untyped-def]
+    parsed = [parse_post(p) for p in posts]
+    return posts_to_arrow(parsed, [sha256_text(p.text) for p in parsed], run_id)
+
+
+def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
+    assert store.init() == []
+    names = [r["name"] for r in store.query("SELECT name FROM schema_migrations")]
+    assert names == [name for name, _ in MIGRATIONS]
+
+
+def test_unknown_migration_in_database_is_refused(store: Store) -> None:
+    with store.transaction() as con:
+        con.execute("INSERT INTO schema_migrations VALUES ('9999_future', now())")
+    with pytest.raises(MigrationError, match="9999_future"):
+        store.init()
+
+
+def test_upsert_counts_new_updated_unchanged_and_keeps_old_text(store: Store) -> None:
+    first = store.load_batch("r1", _table([make_post(i) for i in range(10)]), None, [])
+    assert (first.new, first.updated, first.unchanged) == (10, 0, 0)
+    edited = make_post(3, text="teks yang sudah diedit")
+    again = store.load_batch("r2", _table([make_post(i) for i in range(10) if i != 3] + [edited], "r2"), None, [])
+    assert (again.new, again.updated, again.unchanged) == (0, 1, 9)
+    assert store.query("SELECT count(*) AS n FROM posts")[0]["n"] == 10
+    current = store.query("SELECT text, first_collected_at, run_id FROM posts WHERE platform_post_id = ?",
+                          [edited["platform_post_id"]])[0]  # fmt: skip
+    assert current["text"] == "teks yang sudah diedit" and current["run_id"] == "r2"
+    versions = store.query("SELECT text, superseded_by_run FROM post_versions")
+    assert versions == [{"text": "kabar ke-3", "superseded_by_run": "r2"}]
+    assert store.query("SELECT count(*) AS n FROM authors")[0]["n"] == 7
+
+
+def test_rejects_are_stored_with_reason(store: Store) -> None:
+    store.load_batch("r1", _table([]), None, [Reject(stage="validate", source="t", reason="bad", raw="{", run_id="r1")])
+    assert store.query("SELECT stage, reason, raw FROM rejects") == [{"stage": "validate", "reason": "bad", "raw": "{"}]
+
+
+def test_cursors_only_move_forward_and_compare_as_numbers(store: Store) -> None:
+    store.advance_cursors("mastodon", "r1", {"account:a@x": "99", "account:b@x": "5"})
+    store.advance_cursors("mastodon", "r2", {"account:a@x": "100", "account:b@x": "40"})
+    store.advance_cursors("mastodon", "r3", {"account:a@x": "98"})
+    assert store.cursors("mastodon") == {"account:a@x": "100", "account:b@x": "40"}
+
+
+def test_lock_held_too_long_raises_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.duckdb"
+    Store(path).init()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time,sys; c=duckdb.connect({str(path)!r}); print('held', flush=True); "
+                               "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StoreLockedError, match="stayed locked by another process"):
+            Store(path, lock_timeout_s=0.5).query("SELECT 1")
+    finally:
+        holder.communicate("")
+    assert Store(path).query("SELECT 1 AS one") == [{"one": 1}]
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pipeline.schema import parse_post, sha256_text
+    from pipeline.storage import Store, posts_to_arrow
+    from tests.conftest import make_post
+    path, offset, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    store = Store(path, lock_timeout_s=60)
+    for b in range(batches):
+        posts = [parse_post(make_post(offset + b * 20 + i)) for i in range(20)]
+        store.load_batch(f"w{offset}", posts_to_arrow(posts, [sha256_text(p.text) for p in posts], f"w{offset}"),
+                         None, [])
+    print("done", flush=True)
+    """
+)
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.duckdb"
+    Store(path).init()
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(offset), "30"], cwd=root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for offset in (0, 100_000)]  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err
+        assert out.strip() == "done"
+    rows = Store(path).query("SELECT run_id, count(*) AS n FROM posts GROUP BY run_id ORDER BY run_id")
+    assert rows == [{"run_id": "w0", "n": 600}, {"run_id": "w100000", "n": 600}]
+
+
+def test_no_other_module_connects_to_duckdb() -> None:
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(p.relative_to(root))
+        for folder in ("pipeline", "flows", "models", "spiders")
+        for p in (root / folder).rglob("*.py")
+        if "duckdb.connect" in p.read_text(encoding="utf-8") and p.name != "storage.py"
+    ]
+    assert offenders == []
+    assert duckdb.__version__
