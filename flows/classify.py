@@ -11,13 +11,8 @@ import pyarrow as pa
 
 from models.predict import Classifier
 from pipeline.schema import FLAGGED_LABELS, Post
+from pipeline.storage import PREDICTIONS_SCHEMA
 
-PREDICTIONS_SCHEMA = pa.schema(
-    [("platform", pa.string()), ("platform_post_id", pa.string()), ("model_version", pa.string()),
-     ("text_sha256", pa.string()), ("label", pa.string()), ("scores", pa.string()), ("flag_score", pa.float64()),
-     ("flagged", pa.bool_()), ("reasons", pa.list_(pa.string())), ("predicted_at", pa.timestamp("us", tz="UTC")),
-     ("run_id", pa.string())]
-)  # fmt: skip
 _FLAGGED = sorted(label.value for label in FLAGGED_LABELS)
 
 

@@ -316,6 +316,13 @@ POSTS_ARROW_SCHEMA = pa.schema(
 )  # fmt: skip
 
 
+PREDICTIONS_SCHEMA = pa.schema(
+    [("platform", pa.string()), ("platform_post_id", pa.string()), ("model_version", pa.string()),
+     ("text_sha256", pa.string()), ("label", pa.string()), ("scores", pa.string()), ("flag_score", pa.float64()),
+     ("flagged", pa.bool_()), ("reasons", pa.list_(pa.string())), ("predicted_at", _TS), ("run_id", pa.string())]
+)  # fmt: skip
+
+
 def posts_to_arrow(posts: Sequence[Post], text_shas: Sequence[str], run_id: str) -> pa.Table:
     """Columns of a batch of validated posts, in the shape `load_batch` expects."""
     cols: dict[str, list[Any]] = {name: [] for name in POSTS_ARROW_SCHEMA.names}

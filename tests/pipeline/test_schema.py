@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.schema import MAX_TEXT_BYTES, FLAGGED_LABELS, Label, Post, parse_post
+from pipeline.schema import FLAGGED_LABELS, MAX_TEXT_BYTES, Label, Post, parse_post
 from tests.conftest import make_post
 
 
@@ -51,7 +51,11 @@ def test_missing_id_names_the_field() -> None:
 
 @pytest.mark.parametrize(
     ("line", "reason"),
-    [(b'{"platform": "mastodon",', "malformed JSON"), (b"\xff\xfe{}", "invalid UTF-8"), (b"[1, 2]", "expected a JSON object")],
+    [
+        (b'{"platform": "mastodon",', "malformed JSON"),
+        (b"\xff\xfe{}", "invalid UTF-8"),
+        (b"[1, 2]", "expected a JSON object"),
+    ],
 )
 def test_unreadable_lines_are_rejected_with_a_reason(line: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
