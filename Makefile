@@ -7,7 +7,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -32,3 +32,6 @@ bench: install ## print the benchmark table
 
 clean:
 	rm -rf $(VENV) $(TOOLS) data bench-data .pytest_cache
+
+docs: install ## regenerate the README's settings table and CLI reference
+	$(VENV)/bin/python -m tests.docs

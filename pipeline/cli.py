@@ -222,11 +222,30 @@ def demo(
     console.print(f"database: {settings.database} — run again: nothing is added twice.")
 
 
+def cli_markdown() -> str:
+    """The README's CLI reference, generated from the commands themselves."""
+    group: Any = typer.main.get_command(app)
+    lines = ["| command | what it does | arguments and options |", "| --- | --- | --- |"]
+    for name, cmd in sorted(group.commands.items()):
+        params = []
+        for p in cmd.params:
+            if p.name == "help":
+                continue
+            spelled = "/".join(p.opts) if p.param_type_name == "option" else str(p.name).upper()
+            params.append(f"`{spelled}`")
+        summary = (cmd.help or "").strip().splitlines()[0]
+        lines.append(f"| `pantau {name}` | {summary} | {', '.join(params)} |")
+    return "\n".join(lines) + "\n"
+
+
 @app.command("settings")
-def show_settings(markdown: Annotated[bool, typer.Option(help="Print the README's settings table.")] = False) -> None:
+def show_settings(
+    markdown: Annotated[bool, typer.Option(help="Print the README's settings table.")] = False,
+    cli_reference: Annotated[bool, typer.Option(help="Print the README's CLI reference.")] = False,
+) -> None:
     """Show the settings in force (from PANTAU_* variables)."""
-    if markdown:
-        sys.stdout.write(settings_markdown())
+    if markdown or cli_reference:
+        sys.stdout.write(settings_markdown() if markdown else cli_markdown())
         return
     for name, value in _settings().model_dump().items():
         console.print(f"PANTAU_{name.upper()}={value}")

@@ -1,0 +1,24 @@
+"""Regenerate the README's generated blocks: `python -m tests.docs` (also `make docs`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipeline.cli import cli_markdown
+from pipeline.config import settings_markdown
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCKS = {"settings": settings_markdown, "cli": cli_markdown}
+
+
+def render(text: str) -> str:
+    for name, make in BLOCKS.items():
+        block = f"<!-- {name}:start -->\n{make()}<!-- {name}:end -->"
+        text = re.sub(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", lambda _m, b=block: b, text, flags=re.S)
+    return text
+
+
+if __name__ == "__main__":
+    README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"updated {README}")
