@@ -122,11 +122,14 @@ class Post(_Strict):
     @field_validator("text")
     @classmethod
     def _text_size(cls, v: str) -> str:
-        size = len(v.encode("utf-8", "surrogatepass"))
+        try:
+            size = len(v.encode("utf-8"))
+        except UnicodeEncodeError:  # lone surrogates: the source sent bytes that were not UTF-8
+            raise ValueError("text is not valid UTF-8 (surrogate characters found)") from None
         if size > MAX_TEXT_BYTES:
             raise ValueError(f"text is {size} bytes, over the {MAX_TEXT_BYTES}-byte limit")
-        if "\ufffd" in v or any(0xD800 <= ord(c) <= 0xDFFF for c in v):
-            raise ValueError("text is not valid UTF-8 (replacement or surrogate characters found)")
+        if "\ufffd" in v:
+            raise ValueError("text is not valid UTF-8 (replacement characters found)")
         return v
 
     @field_validator("posted_at")
