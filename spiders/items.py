@@ -1,4 +1,4 @@
-"""The three kinds of record a spider yields, as dict subclasses so FEEDS `item_classes` can route each to its file.
+"""The three kinds of record a spider yields: dict subclasses, so FEEDS `item_classes` routes each to a file.
 
 Values are already JSON-ready (pydantic's `model_dump(mode="json")`), so Scrapy's encoder never has to guess
 how to write a datetime: the landing files hold exactly what the contract serialises.
@@ -26,7 +26,11 @@ class RejectRecord(dict[str, Any]):
 
     @classmethod
     def build(cls, *, source: str, reason: str, raw: str, run_id: str) -> Self:
-        return cls(Reject(stage="crawl", source=source, reason=reason, raw=raw, run_id=run_id).model_dump(mode="json"))
+        return cls(
+            Reject(stage="crawl", source=source, reason=reason, raw=raw, run_id=run_id).model_dump(
+                mode="json"
+            )
+        )
 
 
 class TargetRecord(dict[str, Any]):

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -145,7 +146,7 @@ class _TextExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skip_depth:
-            # Source whitespace (including raw newlines) is layout, not content, exactly as a browser shows it.
+            # Source whitespace (raw newlines too) is layout, not content, exactly as a browser shows it.
             self.parts.append(_SPACES.sub(" ", data))
 
 
@@ -159,6 +160,10 @@ def html_to_text(html: str) -> str:
     parser.close()
     lines = [line.strip(" ") for line in "".join(parser.parts).split("\n")]
     return _MANY_NEWLINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+# Every status repeats its author's bio: parsed once per account, not once per status.
+_bio_text = lru_cache(maxsize=2048)(html_to_text)
 
 
 # ---------------------------------------------------------------- JSON bodies
@@ -184,7 +189,7 @@ def load_json(body: bytes, content_type: str | None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PageError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise PageError(f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
 
 
 def parse_account(body: bytes, content_type: str | None) -> AccountLookup:
@@ -222,7 +227,9 @@ def parse_statuses(
     for status in data:
         _track_id(page, status)
         try:
-            page.posts.append(status_to_post(status, target=target, instance=instance, collected_at=collected_at))
+            page.posts.append(
+                status_to_post(status, target=target, instance=instance, collected_at=collected_at)
+            )
         except ValueError as exc:
             page.rejects.append(PageReject(str(exc), _safe_text(canonical_json(status))))
     return page
@@ -309,7 +316,11 @@ def _reblog(status: dict[str, Any]) -> dict[str, Any] | None:
 def _account(status: dict[str, Any]) -> dict[str, Any]:
     account = status.get("account")
     if not isinstance(account, dict):
-        raise StatusError("status without account" if account is None else "account: expected an object")
+        raise StatusError(
+            "status without account"
+            if account is None
+            else f"account: expected an object, got {_json_type(account)}"
+        )
     return account
 
 
@@ -321,7 +332,7 @@ def _author(account: dict[str, Any], instance: str) -> dict[str, Any]:
         "platform_id": account.get("id"),
         "handle": handle,
         "display_name": account.get("display_name") or "",
-        "bio": html_to_text(_html(account, "note")),
+        "bio": _bio_text(_html(account, "note")),
         "url": account.get("url"),
     }
 
@@ -336,7 +347,7 @@ def _html(obj: dict[str, Any], key: str) -> str:
 
 
 def _status_url(status: dict[str, Any], reblog: dict[str, Any] | None) -> str:
-    # Remote boosts carry no url of their own; the ActivityPub uri, then the original's url, still point at it.
+    # Remote boosts carry no url of their own; the ActivityPub uri, then the original's url, point at it.
     for candidate in (status.get("url"), status.get("uri"), (reblog or {}).get("url")):
         if isinstance(candidate, str) and candidate.startswith(("http://", "https://")):
             return candidate
@@ -378,7 +389,7 @@ def _bad_unicode(value: Any, path: str) -> str | None:
 
 
 def _safe_text(text: str) -> str:
-    """Text fit to write as UTF-8: bytes kept by surrogateescape become \\xNN, other lone surrogates \\udNNN."""
+    """Text fit to write as UTF-8: bytes kept by surrogateescape become \\xNN, lone surrogates \\udNNN."""
     if not _SURROGATE.search(text):
         return text
     try:

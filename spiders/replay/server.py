@@ -1,0 +1,350 @@
+"""The replay HTTP server: Mastodon's public API over loopback, served from a Dataset, with faults and limits.
+
+Routes (API answers carry X-RateLimit-Limit/-Remaining/-Reset, and Link when paged):
+    GET  /api/v1/accounts/lookup?acct=user@domain      Account, or 404 {"error":"Record not found"}
+    GET  /api/v1/accounts/:id/statuses?limit&max_id&since_id&min_id
+    GET  /api/v1/timelines/tag/:hashtag?limit&max_id&since_id&min_id
+    GET  /robots.txt                                    permissive, like Mastodon's default
+    POST /_replay/clock?until=ISO|none                  move (or drop) the clock
+    GET  /_replay/stats | /_replay/health | /_replay/accounts
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from spiders.replay.dataset import Account, Dataset, StatusRow, Timeline
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 40
+RATE_WINDOW_S = 300.0  # Mastodon: 300 requests per 5 minutes per IP
+API_KINDS = frozenset({"lookup", "account_statuses", "tag_timeline", "api_other"})
+ROBOTS_TXT = b"User-agent: *\nDisallow: /media_proxy/\nDisallow: /interact/\n"
+HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Mastodon</title></head><body><div id='mastodon' "
+    b"data-props='{}'><noscript>To use the Mastodon web application, please enable JavaScript.</noscript>"
+    b"</div></body></html>"
+)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_answer(status: int, obj: Any) -> Answer:
+    return Answer(status, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def iso_ms(when: datetime) -> str:
+    """Mastodon's time format: UTC with milliseconds and Z."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def parse_clock(value: str | None) -> datetime | None:
+    """ISO time -> aware datetime (naive means UTC); '', 'none' or None -> no clock."""
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    parsed = datetime.fromisoformat(value.strip())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ReplayState:
+    """What every request thread shares: the data, the clock and the counters (one lock guards them)."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        *,
+        fault_every: int | None = None,
+        rate_limit: int = 100_000,
+        rate_window: float = RATE_WINDOW_S,
+        clock: datetime | None = None,
+    ) -> None:
+        if fault_every is not None and fault_every < 1:
+            raise ValueError(f"fault_every must be at least 1, got {fault_every}")
+        self.dataset = dataset
+        self.fault_every = fault_every
+        self.rate_limit = rate_limit
+        self.rate_window = rate_window
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.user_agents: Counter[str] = Counter()  # lets a test check that the crawler names itself
+        self.api_requests = 0
+        self.rate_limited = 0
+        self._windows: dict[str, tuple[int, int]] = {}  # client ip -> (window number, requests in it)
+
+    @property
+    def clock_ts(self) -> float | None:
+        return self.clock.timestamp() if self.clock is not None else None
+
+    def count(self, kind: str, user_agent: str) -> None:
+        with self.lock:
+            self.requests[kind] += 1
+            if kind != "admin":  # the test harness's own calls would blur the picture
+                self.user_agents[user_agent] += 1
+
+    def gate(self, client: str) -> tuple[Answer | None, dict[str, str]]:
+        """Rate limit, then deterministic faults, for one API request: (an answer that replaces the real
+        one, or None; the rate-limit headers every API answer carries)."""
+        with self.lock:
+            window = int(time.time() // self.rate_window)
+            number, used = self._windows.get(client, (window, 0))
+            used = used + 1 if number == window else 1
+            self._windows[client] = (window, used)
+            reset = datetime.fromtimestamp((window + 1) * self.rate_window, UTC)
+            headers = {
+                "X-RateLimit-Limit": str(self.rate_limit),
+                "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),
+                "X-RateLimit-Reset": iso_ms(reset),
+            }
+            if used > self.rate_limit:
+                self.rate_limited += 1
+                return json_answer(429, {"error": "Too many requests"}), headers
+            self.api_requests += 1
+            return self._fault(), headers
+
+    def _fault(self) -> Answer | None:
+        if self.fault_every is None or self.api_requests % self.fault_every:
+            return None
+        served = sum(self.faults.values())
+        if served % 2 == 0:
+            self.faults["500"] += 1
+            return json_answer(500, {"error": "We're sorry, but something went wrong on our end."})
+        self.faults["429"] += 1
+        answer = json_answer(429, {"error": "Too many requests"})
+        answer.headers["Retry-After"] = "1"
+        return answer
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": dict(self.requests),
+                "api_requests": self.api_requests,
+                "faults": dict(self.faults),
+                "user_agents": dict(self.user_agents),
+                "rate_limited": self.rate_limited,
+                "clock": iso_ms(self.clock) if self.clock else None,
+            }
+
+
+# ---------------------------------------------------------------- API answers
+
+
+def _limit(query: dict[str, str]) -> int:
+    try:
+        limit = int(query.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        return DEFAULT_LIMIT
+    return DEFAULT_LIMIT if limit <= 0 else min(limit, MAX_LIMIT)
+
+
+def lookup(state: ReplayState, query: dict[str, str]) -> Answer:
+    acct = query.get("acct", "").lstrip("@").lower()
+    account = state.dataset.by_acct.get(acct)
+    if account is None and "@" not in acct:  # a bare username, as a local user would be asked for
+        account = next((a for a in state.dataset.accounts.values() if a.username.lower() == acct), None)
+    if account is None:
+        return json_answer(404, {"error": "Record not found"})
+    return json_answer(200, state.dataset.account_json(account))
+
+
+def account_statuses(state: ReplayState, query: dict[str, str], account_id: str, base: str) -> Answer:
+    account = state.dataset.accounts.get(account_id)
+    if account is None:
+        return json_answer(404, {"error": "Record not found"})
+    if account.behaviour == "unauthorized":
+        return json_answer(401, {"error": "This API requires an authenticated user"})
+    if account.behaviour == "html":
+        return Answer(200, HTML_PAGE, "text/html; charset=utf-8")
+    answer = timeline_page(
+        state, account.timeline, query, f"{base}/api/v1/accounts/{quote(account_id)}/statuses"
+    )
+    if account.behaviour == "malformed":
+        answer.body = answer.body[: max(1, len(answer.body) // 2)]  # a connection cut mid-answer
+    return answer
+
+
+def tag_timeline(state: ReplayState, query: dict[str, str], tag: str, base: str) -> Answer:
+    timeline = state.dataset.tags.get(tag.lower(), Timeline())  # an unknown tag is an empty timeline
+    return timeline_page(state, timeline, query, f"{base}/api/v1/timelines/tag/{quote(tag)}")
+
+
+def timeline_page(state: ReplayState, timeline: Timeline, query: dict[str, str], url: str) -> Answer:
+    limit = _limit(query)
+    rows = timeline.page(
+        limit=limit,
+        max_id=query.get("max_id") or None,
+        since_id=query.get("since_id") or None,
+        min_id=query.get("min_id") or None,
+        clock=state.clock_ts,
+    )
+    body = b"[" + b",".join(state.dataset.status_bytes(r) for r in rows) + b"]"
+    answer = Answer(200, body)
+    link = _link(rows, limit, url, "limit" in query)
+    if link:
+        answer.headers["Link"] = link
+    return answer
+
+
+def _link(rows: list[StatusRow], limit: int, url: str, with_limit: bool) -> str | None:
+    """As Mastodon: no Link on an empty page; "next" only when the page is full."""
+    ids = [r.id for r in rows if r.id]
+    if not ids:
+        return None
+    size = f"limit={limit}&" if with_limit else ""
+    prev = f'<{url}?{size}min_id={ids[0]}>; rel="prev"'
+    return f'<{url}?{size}max_id={ids[-1]}>; rel="next", {prev}' if len(rows) == limit else prev
+
+
+def accounts_listing(state: ReplayState) -> Answer:
+    clock = state.clock_ts
+    listing = [_account_entry(a, clock) for a in state.dataset.accounts.values()]
+    return json_answer(200, listing)
+
+
+def _account_entry(account: Account, clock: float | None) -> dict[str, Any]:
+    return {
+        "id": account.id,
+        "acct": account.acct,
+        "behaviour": account.behaviour,
+        "statuses": account.timeline.visible_count(clock),
+    }
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+_ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
+    ("GET", "lookup", re.compile(r"^/api/v1/accounts/lookup$")),
+    ("GET", "account_statuses", re.compile(r"^/api/v1/accounts/(?P<account_id>[^/]+)/statuses$")),
+    ("GET", "tag_timeline", re.compile(r"^/api/v1/timelines/tag/(?P<tag>[^/]+)$")),
+    ("GET", "robots", re.compile(r"^/robots\.txt$")),
+    ("GET", "health", re.compile(r"^/_replay/health$")),
+    ("GET", "stats", re.compile(r"^/_replay/stats$")),
+    ("GET", "accounts", re.compile(r"^/_replay/accounts$")),
+    ("POST", "clock", re.compile(r"^/_replay/clock$")),
+]
+
+
+def route(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """(route name, path parameters); unknown API paths are "api_other", anything else "other"."""
+    for verb, name, pattern in _ROUTES:
+        match = pattern.match(path)
+        if match and verb == method:
+            return name, {k: unquote(v) for k, v in match.groupdict().items()}
+    return ("api_other" if path.startswith("/api/") else "other"), {}
+
+
+def _kind(name: str) -> str:
+    return "admin" if name in ("health", "stats", "accounts", "clock") else name
+
+
+class ReplayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as Scrapy's client expects from a real server
+    server: ReplayServer
+    server_version = "Mastodon-replay/1"
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)  # an unread body would be taken for the next request on this connection
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        name, params = route(method, url.path)
+        state = self.server.state
+        state.count(_kind(name), self.headers.get("User-Agent") or "")
+        gated, headers = state.gate(self.client_address[0]) if name in API_KINDS else (None, {})
+        answer = gated or self._answer(name, params, query)
+        answer.headers.update(headers)
+        self._send(answer)
+
+    def _answer(self, name: str, params: dict[str, str], query: dict[str, str]) -> Answer:
+        state = self.server.state
+        base = f"http://{self.headers.get('Host') or self.server.authority}"
+        handlers: dict[str, Callable[[], Answer]] = {
+            "lookup": lambda: lookup(state, query),
+            "account_statuses": lambda: account_statuses(state, query, params.get("account_id", ""), base),
+            "tag_timeline": lambda: tag_timeline(state, query, params.get("tag", ""), base),
+            "robots": lambda: Answer(200, ROBOTS_TXT, "text/plain; charset=utf-8"),
+            "health": lambda: json_answer(200, self.server.health()),
+            "stats": lambda: json_answer(200, state.stats()),
+            "accounts": lambda: accounts_listing(state),
+            "clock": lambda: self._move_clock(query),
+        }
+        handler = handlers.get(name)
+        return handler() if handler else json_answer(404, {"error": "Not Found"})
+
+    def _move_clock(self, query: dict[str, str]) -> Answer:
+        try:
+            when = parse_clock(query.get("until"))
+        except ValueError as exc:
+            return json_answer(400, {"error": f"until: {exc}"})
+        with self.server.state.lock:
+            self.server.state.clock = when
+        return json_answer(200, {"clock": iso_ms(when) if when else None})
+
+    def _send(self, answer: Answer) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.log_requests:
+            super().log_message(format, *args)
+
+
+class ReplayServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer holding a ReplayState; build it with spiders.replay.make_server."""
+
+    daemon_threads = True  # keep-alive connections must not hold up shutdown
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], state: ReplayState, *, log_requests: bool = False) -> None:
+        super().__init__(address, ReplayHandler)
+        self.state = state
+        self.log_requests = log_requests
+
+    @property
+    def authority(self) -> str:
+        host, port = self.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.authority}"
+
+    def health(self) -> dict[str, Any]:
+        data = self.state.dataset
+        clock = self.state.clock
+        return {
+            "status": "ok",
+            "accounts": len(data.accounts),
+            "statuses": sum(len(a.timeline.rows) for a in data.accounts.values()),
+            "clock": iso_ms(clock) if clock else None,
+        }

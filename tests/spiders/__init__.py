@@ -1,0 +1,1 @@
+"""Tests of the collection layer: page objects, the replay server and real crawls over loopback."""
