@@ -22,9 +22,11 @@ install: $(VENV)/.synced ## set up .venv from the lock file
 demo: install ## replay the sample data through one nightly run and show the review queue
 	$(VENV)/bin/pantau demo
 
-test: install ## run the whole test suite (lint and layer contract included)
+lint: install ## ruff and the import-layer contract
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+test: lint ## run the whole test suite (lint and layer contract included)
 	$(VENV)/bin/pytest
 
 bench: install ## print the benchmark table
