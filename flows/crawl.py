@@ -59,12 +59,20 @@ def build_targets(store: Store, spider: str) -> list[dict[str, Any]]:
     for row in rows:
         value, _, instance = row["handle"].lstrip("#@").partition("@")
         if row["kind"] == "account":
-            target = {"target": f"account:{row['handle'].lower()}", "kind": "account",
-                      "value": row["handle"].lower(), "instance": instance.lower()}  # fmt: skip
+            target = {
+                "target": f"account:{row['handle'].lower()}",
+                "kind": "account",
+                "value": row["handle"].lower(),
+                "instance": instance.lower(),
+            }
         else:
             instance = instance or default_instance or ""
-            target = {"target": f"tag:{value.lower()}@{instance}", "kind": "hashtag", "value": value.lower(),
-                      "instance": instance.lower()}  # fmt: skip
+            target = {
+                "target": f"tag:{value.lower()}@{instance}",
+                "kind": "hashtag",
+                "value": value.lower(),
+                "instance": instance.lower(),
+            }
         target["since_id"] = cursors.get(target["target"])
         targets.append(target)
     return targets
@@ -72,9 +80,19 @@ def build_targets(store: Store, spider: str) -> list[dict[str, Any]]:
 
 def spider_command(settings: Settings, spider: str, run_id: str, targets_file: Path) -> list[str]:
     """The exact `scrapy crawl` command line for one spider and run."""
-    cmd = [sys.executable, "-m", "scrapy", "crawl", spider,
-           "-a", f"run_id={run_id}", "-a", f"landing_dir={settings.landing_dir.resolve()}",
-           "-a", f"targets_file={targets_file}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "scrapy",
+        "crawl",
+        spider,
+        "-a",
+        f"run_id={run_id}",
+        "-a",
+        f"landing_dir={settings.landing_dir.resolve()}",
+        "-a",
+        f"targets_file={targets_file}",
+    ]
     if settings.replay_url:
         cmd += ["-a", f"base_url={settings.replay_url}"]
     scrapy_settings = {
@@ -99,9 +117,15 @@ def run_spider(settings: Settings, spider: str, run_id: str, targets: list[dict[
     started = time.monotonic()
     with paths["log"].open("ab") as log:
         try:
-            proc = subprocess.run(spider_command(settings, spider, run_id, paths["input"]), cwd=PROJECT_ROOT,
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, timeout=settings.crawl_timeout_s,
-                                  check=False)  # fmt: skip
+            proc = subprocess.run(
+                spider_command(settings, spider, run_id, paths["input"]),
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=settings.crawl_timeout_s,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise CrawlError(f"spider {spider} ran over {settings.crawl_timeout_s:.0f} s; see {paths['log']}") from None
     if proc.returncode != 0:

@@ -91,8 +91,15 @@ def _crawl_rejects(path: Path, spider: str, run_id: str) -> list[Reject]:
         try:
             rejects.append(Reject.model_validate_json(line))
         except ValidationError as err:
-            rejects.append(Reject(stage="crawl", source=spider, raw=line.decode("utf-8", "replace"), run_id=run_id,
-                                  reason=f"unreadable reject line {number}: {explain_validation_error(err)}"))
+            rejects.append(
+                Reject(
+                    stage="crawl",
+                    source=spider,
+                    raw=line.decode("utf-8", "replace"),
+                    run_id=run_id,
+                    reason=f"unreadable reject line {number}: {explain_validation_error(err)}",
+                )
+            )
     return rejects
 
 
@@ -133,8 +140,9 @@ def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classi
     return result
 
 
-def _load_batch(store: Store, classifier: Classifier, run_id: str, posts: list[Post], rejects: list[Reject],
-                result: LoadResult) -> None:  # fmt: skip
+def _load_batch(
+    store: Store, classifier: Classifier, run_id: str, posts: list[Post], rejects: list[Reject], result: LoadResult
+) -> None:
     shas = [sha256_text(p.text) for p in posts]
     table = posts_to_arrow(posts, shas, run_id)
     done = store.predicted_keys(table.select(["platform", "platform_post_id", "text_sha256"]), classifier.version)
@@ -157,7 +165,13 @@ def load(settings: Settings, spider: str, run_id: str, classifier: Classifier) -
     """Prefect task: load a spider's landing files. Not retried: a failed load is a bug or a full disk."""
     result = load_spider(settings, spider, run_id, classifier)
     get_run_logger().info(
-        "%s: %d fetched, %d new, %d updated, %d rejected, %d classified in %.1f s", spider, result.fetched,
-        result.new_posts, result.updated_posts, result.rejected, result.classified, result.seconds,
-    )  # fmt: skip
+        "%s: %d fetched, %d new, %d updated, %d rejected, %d classified in %.1f s",
+        spider,
+        result.fetched,
+        result.new_posts,
+        result.updated_posts,
+        result.rejected,
+        result.classified,
+        result.seconds,
+    )
     return result

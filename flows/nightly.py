@@ -42,18 +42,28 @@ def prepare(settings: Settings) -> Store:
     return store
 
 
-def _spider_row(result: LoadResult, crawl_state: str, attempts: int, crawl_seconds: float, started: datetime,
-                detail: str) -> dict[str, Any]:  # fmt: skip
+def _spider_row(
+    result: LoadResult, crawl_state: str, attempts: int, crawl_seconds: float, started: datetime, detail: str
+) -> dict[str, Any]:
     status = "ok" if crawl_state == "ok" and not result.targets_failed else crawl_state
     if crawl_state == "ok" and result.targets_failed:
         status = "partial"
     return {
-        "spider": result.spider, "started_at": started, "finished_at": datetime.now(UTC), "status": status,
-        "attempts": attempts, "crawl_seconds": crawl_seconds, "load_seconds": result.seconds,
-        "fetched": result.fetched, "new_posts": result.new_posts, "updated_posts": result.updated_posts,
-        "rejected": result.rejected, "targets_ok": result.targets_ok, "targets_failed": len(result.targets_failed),
+        "spider": result.spider,
+        "started_at": started,
+        "finished_at": datetime.now(UTC),
+        "status": status,
+        "attempts": attempts,
+        "crawl_seconds": crawl_seconds,
+        "load_seconds": result.seconds,
+        "fetched": result.fetched,
+        "new_posts": result.new_posts,
+        "updated_posts": result.updated_posts,
+        "rejected": result.rejected,
+        "targets_ok": result.targets_ok,
+        "targets_failed": len(result.targets_failed),
         "detail": "; ".join(([detail] if detail else []) + result.targets_failed)[:4000],
-    }  # fmt: skip
+    }
 
 
 def _totals(results: list[LoadResult], queued: int) -> dict[str, Any]:
@@ -73,8 +83,9 @@ def _totals(results: list[LoadResult], queued: int) -> dict[str, Any]:
 
 
 @flow(name="pantau-nightly")
-def nightly(run_id: str | None = None, spiders: list[str] | None = None,
-            overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def nightly(
+    run_id: str | None = None, spiders: list[str] | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One nightly run. `overrides` are Settings fields (e.g. data_dir, replay_url) on top of the environment."""
     settings = Settings.from_env(**(overrides or {}))
     run_id = run_id or new_run_id()
@@ -106,8 +117,13 @@ def nightly(run_id: str | None = None, spiders: list[str] | None = None,
     totals = _totals(results, queued)
     status = "partial" if failures else "ok"
     store.finish_run(run_id, status, totals, "; ".join(failures))
-    summary = {"run_id": run_id, "status": status, **totals, "pending": pending_count(store),
-               "reject_reasons": dict(sum((r.reject_reasons for r in results), Counter()).most_common(10))}  # fmt: skip
+    summary = {
+        "run_id": run_id,
+        "status": status,
+        **totals,
+        "pending": pending_count(store),
+        "reject_reasons": dict(sum((r.reject_reasons for r in results), Counter()).most_common(10)),
+    }
     if failures:
         raise CrawlError(f"run {run_id} is partial: {'; '.join(failures)}")
     return summary

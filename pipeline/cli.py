@@ -21,8 +21,12 @@ from rich.table import Table
 from pipeline.config import PROJECT_ROOT, Settings, settings_markdown
 from pipeline.errors import PantauError
 
-app = typer.Typer(help="pantau: watch public posts by ASN for political partisanship; humans decide.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)  # fmt: skip
+app = typer.Typer(
+    help="pantau: watch public posts by ASN for political partisanship; humans decide.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 console = Console()
 DEMO_DATA = PROJECT_ROOT / "spiders" / "replay" / "data"
 
@@ -166,9 +170,15 @@ def _queue_table(limit: int, settings: Settings) -> Table:
     for it in items:
         text = " ".join(it["text"].split())
         when = it["posted_at"].astimezone(settings.tz)
-        table.add_row(f"{it['priority']:.3f}", it["label"], f"{it['flag_score']:.2f}",
-                      "ya" if it["on_watchlist"] else "", it["author_handle"], f"{when:%Y-%m-%d %H:%M}",
-                      text[:140])  # fmt: skip
+        table.add_row(
+            f"{it['priority']:.3f}",
+            it["label"],
+            f"{it['flag_score']:.2f}",
+            "ya" if it["on_watchlist"] else "",
+            it["author_handle"],
+            f"{when:%Y-%m-%d %H:%M}",
+            text[:140],
+        )
     return table
 
 
@@ -194,8 +204,12 @@ def runs(limit: Annotated[int, typer.Option(help="Runs to show.")] = 10) -> None
 @contextmanager
 def replay_server(data: Path) -> Iterator[str]:
     """Start the replay server as a subprocess on a free loopback port; yield its URL; stop it afterwards."""
-    proc = subprocess.Popen([sys.executable, "-m", "spiders.replay", "--host", "127.0.0.1", "--port", "0",
-                             "--data", str(data)], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spiders.replay", "--host", "127.0.0.1", "--port", "0", "--data", str(data)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         if not line.startswith("listening on "):
@@ -214,8 +228,14 @@ def demo(
     settings = _settings(data_dir=data_dir)
     with replay_server(DEMO_DATA) as url:
         console.print(f"replay server with the bundled sample data: {url}")
-        overrides = {"data_dir": settings.data_dir, "replay_url": url, "watchlist_path": DEMO_DATA / "watchlist.csv",
-                     "download_delay_s": 0.0, "autothrottle": False, "concurrent_requests": 16}  # fmt: skip
+        overrides = {
+            "data_dir": settings.data_dir,
+            "replay_url": url,
+            "watchlist_path": DEMO_DATA / "watchlist.csv",
+            "download_delay_s": 0.0,
+            "autothrottle": False,
+            "concurrent_requests": 16,
+        }
         summary = _run_flow(overrides, ["mastodon"])
     _print_summary(summary)
     console.print(_queue_table(15, settings))

@@ -47,10 +47,31 @@ class LoadCounts:
 
 
 POST_COLUMNS = [
-    "platform", "platform_post_id", "url", "author_platform_id", "author_handle", "text", "text_sha256",
-    "language", "posted_at", "first_collected_at", "collected_at", "watch_target", "replies", "reposts", "likes",
-    "quotes", "views", "media_urls", "reply_to", "repost_of", "raw", "raw_sha256", "schema_version", "run_id",
-]  # fmt: skip
+    "platform",
+    "platform_post_id",
+    "url",
+    "author_platform_id",
+    "author_handle",
+    "text",
+    "text_sha256",
+    "language",
+    "posted_at",
+    "first_collected_at",
+    "collected_at",
+    "watch_target",
+    "replies",
+    "reposts",
+    "likes",
+    "quotes",
+    "views",
+    "media_urls",
+    "reply_to",
+    "repost_of",
+    "raw",
+    "raw_sha256",
+    "schema_version",
+    "run_id",
+]
 _UPDATABLE = [c for c in POST_COLUMNS if c not in ("platform", "platform_post_id", "first_collected_at")]
 
 
@@ -113,8 +134,9 @@ class Store:
             names = [d[0] for d in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def audit(self, con: duckdb.DuckDBPyConnection, actor: str, action: str, entity: str, key: str,
-              detail: dict[str, Any]) -> None:  # fmt: skip
+    def audit(
+        self, con: duckdb.DuckDBPyConnection, actor: str, action: str, entity: str, key: str, detail: dict[str, Any]
+    ) -> None:
         con.execute(
             "INSERT INTO audit_log (logged_at, actor, action, entity, entity_key, detail) VALUES (?, ?, ?, ?, ?, ?)",
             [_now(), actor, action, entity, key, json.dumps(detail, ensure_ascii=False, default=str)],
@@ -124,8 +146,18 @@ class Store:
 
     def replace_watchlist(self, rows: Sequence[dict[str, Any]], actor: str = "pipeline") -> int:
         now = _now()
-        cols = ["kind", "platform", "handle", "name", "agency", "region_code", "region_name", "nip",
-                "identified_by", "enabled"]  # fmt: skip
+        cols = [
+            "kind",
+            "platform",
+            "handle",
+            "name",
+            "agency",
+            "region_code",
+            "region_name",
+            "nip",
+            "identified_by",
+            "enabled",
+        ]
         table = pa.Table.from_pylist([{c: r[c] for c in cols} | {"updated_at": now} for r in rows])
         with self.transaction() as con:
             con.register("incoming", table)
@@ -169,8 +201,9 @@ class Store:
             ).fetchall()
         return {(a, b, c) for a, b, c in rows}
 
-    def load_batch(self, run_id: str, posts: pa.Table, predictions: pa.Table | None,
-                   rejects: Sequence[Reject]) -> LoadCounts:  # fmt: skip
+    def load_batch(
+        self, run_id: str, posts: pa.Table, predictions: pa.Table | None, rejects: Sequence[Reject]
+    ) -> LoadCounts:
         """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction."""
         with self.transaction() as con:
             counts = self._upsert_posts(con, run_id, posts) if posts.num_rows else LoadCounts()
@@ -242,11 +275,14 @@ class Store:
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, rejects: Sequence[Reject]) -> None:
         if not rejects:
             return
-        table = pa.Table.from_pylist([r.model_dump(include={"run_id", "stage", "source", "reason", "raw", "at"})
-                                      for r in rejects])  # fmt: skip
+        table = pa.Table.from_pylist(
+            [r.model_dump(include={"run_id", "stage", "source", "reason", "raw", "at"}) for r in rejects]
+        )
         con.register("rej", table)
-        con.execute("INSERT INTO rejects (run_id, stage, source, reason, raw, rejected_at) "
-                    "SELECT run_id, stage, source, reason, raw, \"at\" FROM rej")  # fmt: skip
+        con.execute(
+            "INSERT INTO rejects (run_id, stage, source, reason, raw, rejected_at) "
+            'SELECT run_id, stage, source, reason, raw, "at" FROM rej'
+        )
         con.unregister("rej")
 
     def add_rejects(self, rejects: Sequence[Reject]) -> None:
@@ -279,10 +315,21 @@ class Store:
                 "UPDATE crawl_runs SET finished_at = ?, status = ?, fetched = ?, new_posts = ?, updated_posts = ?, "
                 "rejected = ?, classified = ?, flagged = ?, queued = ?, flagged_per_label = ?, detail = ? "
                 "WHERE run_id = ?",
-                [_now(), status, totals["fetched"], totals["new_posts"], totals["updated_posts"],
-                 totals["rejected"], totals["classified"], totals["flagged"], totals["queued"],
-                 json.dumps(totals["flagged_per_label"]), detail, run_id],
-            )  # fmt: skip
+                [
+                    _now(),
+                    status,
+                    totals["fetched"],
+                    totals["new_posts"],
+                    totals["updated_posts"],
+                    totals["rejected"],
+                    totals["classified"],
+                    totals["flagged"],
+                    totals["queued"],
+                    json.dumps(totals["flagged_per_label"]),
+                    detail,
+                    run_id,
+                ],
+            )
             self.audit(con, "pipeline", "finish", "crawl_run", run_id, {"status": status, **totals})
 
     def recent_runs(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -305,22 +352,53 @@ def _id_key(platform_id: str) -> tuple[int, str]:
 
 _TS = pa.timestamp("us", tz="UTC")
 POSTS_ARROW_SCHEMA = pa.schema(
-    [("platform", pa.string()), ("platform_post_id", pa.string()), ("url", pa.string()),
-     ("author_platform_id", pa.string()), ("author_handle", pa.string()), ("text", pa.string()),
-     ("text_sha256", pa.string()), ("language", pa.string()), ("posted_at", _TS), ("first_collected_at", _TS),
-     ("collected_at", _TS), ("watch_target", pa.string()), ("replies", pa.int64()), ("reposts", pa.int64()),
-     ("likes", pa.int64()), ("quotes", pa.int64()), ("views", pa.int64()), ("media_urls", pa.list_(pa.string())),
-     ("reply_to", pa.string()), ("repost_of", pa.string()), ("raw", pa.string()), ("raw_sha256", pa.string()),
-     ("schema_version", pa.int32()), ("run_id", pa.string()), ("author_display_name", pa.string()),
-     ("author_bio", pa.string()), ("author_url", pa.string())]
-)  # fmt: skip
+    [
+        ("platform", pa.string()),
+        ("platform_post_id", pa.string()),
+        ("url", pa.string()),
+        ("author_platform_id", pa.string()),
+        ("author_handle", pa.string()),
+        ("text", pa.string()),
+        ("text_sha256", pa.string()),
+        ("language", pa.string()),
+        ("posted_at", _TS),
+        ("first_collected_at", _TS),
+        ("collected_at", _TS),
+        ("watch_target", pa.string()),
+        ("replies", pa.int64()),
+        ("reposts", pa.int64()),
+        ("likes", pa.int64()),
+        ("quotes", pa.int64()),
+        ("views", pa.int64()),
+        ("media_urls", pa.list_(pa.string())),
+        ("reply_to", pa.string()),
+        ("repost_of", pa.string()),
+        ("raw", pa.string()),
+        ("raw_sha256", pa.string()),
+        ("schema_version", pa.int32()),
+        ("run_id", pa.string()),
+        ("author_display_name", pa.string()),
+        ("author_bio", pa.string()),
+        ("author_url", pa.string()),
+    ]
+)
 
 
 PREDICTIONS_SCHEMA = pa.schema(
-    [("platform", pa.string()), ("platform_post_id", pa.string()), ("model_version", pa.string()),
-     ("text_sha256", pa.string()), ("label", pa.string()), ("scores", pa.string()), ("flag_score", pa.float64()),
-     ("flagged", pa.bool_()), ("reasons", pa.list_(pa.string())), ("predicted_at", _TS), ("run_id", pa.string())]
-)  # fmt: skip
+    [
+        ("platform", pa.string()),
+        ("platform_post_id", pa.string()),
+        ("model_version", pa.string()),
+        ("text_sha256", pa.string()),
+        ("label", pa.string()),
+        ("scores", pa.string()),
+        ("flag_score", pa.float64()),
+        ("flagged", pa.bool_()),
+        ("reasons", pa.list_(pa.string())),
+        ("predicted_at", _TS),
+        ("run_id", pa.string()),
+    ]
+)
 
 
 def posts_to_arrow(posts: Sequence[Post], text_shas: Sequence[str], run_id: str) -> pa.Table:
@@ -328,11 +406,35 @@ def posts_to_arrow(posts: Sequence[Post], text_shas: Sequence[str], run_id: str)
     cols: dict[str, list[Any]] = {name: [] for name in POSTS_ARROW_SCHEMA.names}
     for post, sha in zip(posts, text_shas, strict=True):
         a, e = post.author, post.engagement
-        values = (post.platform.value, post.platform_post_id, post.url, a.platform_id, a.handle, post.text, sha,
-                  post.language, post.posted_at, post.collected_at, post.collected_at, post.watch_target,
-                  e.replies, e.reposts, e.likes, e.quotes, e.views, post.media_urls, post.reply_to,
-                  post.repost_of, post.raw, post.raw_sha256, post.schema_version, run_id, a.display_name, a.bio,
-                  a.url)  # fmt: skip
+        values = (
+            post.platform.value,
+            post.platform_post_id,
+            post.url,
+            a.platform_id,
+            a.handle,
+            post.text,
+            sha,
+            post.language,
+            post.posted_at,
+            post.collected_at,
+            post.collected_at,
+            post.watch_target,
+            e.replies,
+            e.reposts,
+            e.likes,
+            e.quotes,
+            e.views,
+            post.media_urls,
+            post.reply_to,
+            post.repost_of,
+            post.raw,
+            post.raw_sha256,
+            post.schema_version,
+            run_id,
+            a.display_name,
+            a.bio,
+            a.url,
+        )
         for name, value in zip(POSTS_ARROW_SCHEMA.names, values, strict=True):
             cols[name].append(value)
     return pa.table(cols, schema=POSTS_ARROW_SCHEMA)

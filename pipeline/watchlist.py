@@ -16,8 +16,18 @@ from typing import Any
 from pipeline.errors import InputError
 from pipeline.schema import Platform
 
-COLUMNS = ["kind", "platform", "handle", "name", "agency", "region_code", "region_name", "nip", "identified_by",
-           "enabled"]  # fmt: skip
+COLUMNS = [
+    "kind",
+    "platform",
+    "handle",
+    "name",
+    "agency",
+    "region_code",
+    "region_name",
+    "nip",
+    "identified_by",
+    "enabled",
+]
 KINDS = {"account", "hashtag"}
 _REGION = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 _NIP = re.compile(r"^\d{18}$")

@@ -190,9 +190,7 @@ class PantauSpider(scrapy.Spider):
 
     def _stat(self, key: str) -> int:
         crawler = getattr(self, "crawler", None)
-        return (
-            int(crawler.stats.get_value(key, 0)) if crawler is not None and crawler.stats is not None else 0
-        )
+        return int(crawler.stats.get_value(key, 0)) if crawler is not None and crawler.stats is not None else 0
 
     def closed(self, reason: str) -> None:
         self.logger.info(self.summary(reason))

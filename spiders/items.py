@@ -26,11 +26,7 @@ class RejectRecord(dict[str, Any]):
 
     @classmethod
     def build(cls, *, source: str, reason: str, raw: str, run_id: str) -> Self:
-        return cls(
-            Reject(stage="crawl", source=source, reason=reason, raw=raw, run_id=run_id).model_dump(
-                mode="json"
-            )
-        )
+        return cls(Reject(stage="crawl", source=source, reason=reason, raw=raw, run_id=run_id).model_dump(mode="json"))
 
 
 class TargetRecord(dict[str, Any]):

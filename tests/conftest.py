@@ -37,8 +37,12 @@ def make_post(i: int, text: str | None = None, **changes: Any) -> dict[str, Any]
         "platform": "mastodon",
         "platform_post_id": status["id"],
         "url": f"https://sosial.example/@warga{i % 7}/{status['id']}",
-        "author": {"platform_id": str(900 + i % 7), "handle": f"warga{i % 7}@sosial.example",
-                   "display_name": f"Warga {i % 7}", "bio": "Guru SD, abdi negara"},  # fmt: skip
+        "author": {
+            "platform_id": str(900 + i % 7),
+            "handle": f"warga{i % 7}@sosial.example",
+            "display_name": f"Warga {i % 7}",
+            "bio": "Guru SD, abdi negara",
+        },
         "text": text or f"kabar ke-{i}",
         "language": "id",
         "posted_at": datetime(2024, 11, 1, tzinfo=UTC).isoformat(),

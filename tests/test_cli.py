@@ -34,9 +34,12 @@ def test_bad_setting_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_init_loads_a_watchlist_and_reports_bad_rows(tmp_path: Path) -> None:
     wl = tmp_path / "w.csv"
-    wl.write_text("kind,platform,handle,name,agency,region_code,region_name,nip,identified_by,enabled\n"
-                  "account,mastodon,a@sosial.example,A,,35.91,X,,t,true\n"
-                  "account,mastodon,tanpa,B,,35.91,X,,t,true\n", encoding="utf-8")  # fmt: skip
+    wl.write_text(
+        "kind,platform,handle,name,agency,region_code,region_name,nip,identified_by,enabled\n"
+        "account,mastodon,a@sosial.example,A,,35.91,X,,t,true\n"
+        "account,mastodon,tanpa,B,,35.91,X,,t,true\n",
+        encoding="utf-8",
+    )
     result = runner.invoke(app, ["init", "--watchlist", str(wl)], env={"PANTAU_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     assert "watchlist line 3 skipped" in result.output

@@ -19,8 +19,11 @@ def test_every_table_and_column_is_in_the_data_dictionary(store: Store) -> None:
     dictionary = text.split("## Data dictionary", 1)[1].split("\n## ", 1)[0]
     sections = dict(re.findall(r"### (\w+)\n(.*?)(?=\n### |\Z)", dictionary, flags=re.S))
     columns = store.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'")
-    missing = [f"{c['table_name']}.{c['column_name']}" for c in columns
-               if f"`{c['column_name']}`" not in sections.get(c["table_name"], "")]  # fmt: skip
+    missing = [
+        f"{c['table_name']}.{c['column_name']}"
+        for c in columns
+        if f"`{c['column_name']}`" not in sections.get(c["table_name"], "")
+    ]
     assert missing == []
     assert set(sections) == {c["table_name"] for c in columns}
 

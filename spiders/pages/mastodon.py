@@ -227,9 +227,7 @@ def parse_statuses(
     for status in data:
         _track_id(page, status)
         try:
-            page.posts.append(
-                status_to_post(status, target=target, instance=instance, collected_at=collected_at)
-            )
+            page.posts.append(status_to_post(status, target=target, instance=instance, collected_at=collected_at))
         except ValueError as exc:
             page.rejects.append(PageReject(str(exc), _safe_text(canonical_json(status))))
     return page
@@ -317,9 +315,7 @@ def _account(status: dict[str, Any]) -> dict[str, Any]:
     account = status.get("account")
     if not isinstance(account, dict):
         raise StatusError(
-            "status without account"
-            if account is None
-            else f"account: expected an object, got {_json_type(account)}"
+            "status without account" if account is None else f"account: expected an object, got {_json_type(account)}"
         )
     return account
 

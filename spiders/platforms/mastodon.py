@@ -40,9 +40,7 @@ class MastodonSpider(PantauSpider):
             if run.target.kind == "account":
                 yield self._request(run, "/api/v1/accounts/lookup", {"acct": run.target.value}, "lookup")
             else:
-                yield self._page_request(
-                    run, f"/api/v1/timelines/tag/{quote(run.target.value.lstrip('#'), safe='')}"
-                )
+                yield self._page_request(run, f"/api/v1/timelines/tag/{quote(run.target.value.lstrip('#'), safe='')}")
 
     def _request(self, run: TargetRun, path: str, params: dict[str, Any], step: str) -> Request:
         callback = self.parse_lookup if step == "lookup" else self.parse_page

@@ -56,15 +56,11 @@ def make_server(
     """Build (and bind) a replay server; see the module docstring."""
     folder = Path(data_dir) if data_dir is not None else BUNDLED_DATA
     dataset = generate_dataset(generate, seed, folder) if generate is not None else Dataset.load(folder)
-    state = ReplayState(
-        dataset, fault_every=fault_every, rate_limit=rate_limit, rate_window=rate_window, clock=clock
-    )
+    state = ReplayState(dataset, fault_every=fault_every, rate_limit=rate_limit, rate_window=rate_window, clock=clock)
     return ReplayServer((host, port), state, log_requests=log_requests)
 
 
-def serve_forever(
-    server: ReplayServer, *, announce: TextIO | None = sys.stdout, handle_signals: bool = True
-) -> int:
+def serve_forever(server: ReplayServer, *, announce: TextIO | None = sys.stdout, handle_signals: bool = True) -> int:
     """Announce, serve until a signal or shutdown(), close; returns the exit code (0)."""
     previous = {}
     if handle_signals and threading.current_thread() is threading.main_thread():

@@ -143,9 +143,7 @@ class Dataset:
         return cls.from_rows(read_jsonl(data_dir / "accounts.jsonl"), read_jsonl(data_dir / "statuses.jsonl"))
 
     @classmethod
-    def from_rows(
-        cls, accounts: Iterable[tuple[str, dict[str, Any]]], statuses: Iterable[tuple[str, Any]]
-    ) -> Dataset:
+    def from_rows(cls, accounts: Iterable[tuple[str, dict[str, Any]]], statuses: Iterable[tuple[str, Any]]) -> Dataset:
         """Rows come as (where, row) pairs, where = "file:line", so errors can point at the line."""
         data = cls()
         for where, row in accounts:
@@ -244,9 +242,7 @@ class Dataset:
             "account": self.account_json(account),
             "media_attachments": [] if reblog else _media_json(origin, row.id, data.get("media") or []),
             "mentions": [],
-            "tags": []
-            if reblog
-            else [{"name": t, "url": f"{origin}/tags/{t}"} for t in data.get("tags") or []],
+            "tags": [] if reblog else [{"name": t, "url": f"{origin}/tags/{t}"} for t in data.get("tags") or []],
             "emojis": [],
             "card": None,
             "poll": None,
@@ -328,9 +324,7 @@ def _raw_bytes(where: str, row: dict[str, Any]) -> bytes:
 def _text(row: dict[str, Any], key: str, where: str) -> str:
     value = row.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(
-            value
-        )  # our own dataset: an int id is exact in Python, stored as the string Mastodon sends
+        return str(value)  # our own dataset: an int id is exact in Python, stored as the string Mastodon sends
     if not isinstance(value, str) or not value:
         raise DatasetError(f"{where}: {key} must be a non-empty string")
     return value
@@ -354,8 +348,7 @@ def read_jsonl(path: Path) -> list[tuple[str, Any]]:
 def html_paragraphs(text: str, tags: Iterable[str], origin: str) -> str:
     """Mastodon-style content HTML for a plain text and its hashtags (used by the generator)."""
     links = " ".join(
-        f'<a href="{origin}/tags/{t}" class="mention hashtag" rel="tag">#<span>{escape(t)}</span></a>'
-        for t in tags
+        f'<a href="{origin}/tags/{t}" class="mention hashtag" rel="tag">#<span>{escape(t)}</span></a>' for t in tags
     )
     body = escape(text).replace("\n", "<br />")
     return f"<p>{body}</p>" + (f"<p>{links}</p>" if links else "")

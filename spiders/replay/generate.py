@@ -148,9 +148,7 @@ def _status(
         "replies_count": counts % 20,
         "reblogs_count": (counts >> 5) % 50,
         "favourites_count": (counts >> 11) % 200,
-        "media": [{"type": "image", "description": "foto kegiatan"}]
-        if rng.random() < 0.1 and not boost
-        else [],
+        "media": [{"type": "image", "description": "foto kegiatan"}] if rng.random() < 0.1 and not boost else [],
         "in_reply_to_id": _pick(rng, earlier)["id"] if earlier and 0.04 <= roll < 0.1 else None,
         "reblog_of": boost["id"] if boost else None,
         "label": None,

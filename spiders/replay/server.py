@@ -172,9 +172,7 @@ def account_statuses(state: ReplayState, query: dict[str, str], account_id: str,
         return json_answer(401, {"error": "This API requires an authenticated user"})
     if account.behaviour == "html":
         return Answer(200, HTML_PAGE, "text/html; charset=utf-8")
-    answer = timeline_page(
-        state, account.timeline, query, f"{base}/api/v1/accounts/{quote(account_id)}/statuses"
-    )
+    answer = timeline_page(state, account.timeline, query, f"{base}/api/v1/accounts/{quote(account_id)}/statuses")
     if account.behaviour == "malformed":
         answer.body = answer.body[: max(1, len(answer.body) // 2)]  # a connection cut mid-answer
     return answer

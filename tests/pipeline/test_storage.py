@@ -40,8 +40,9 @@ def test_upsert_counts_new_updated_unchanged_and_keeps_old_text(store: Store) ->
     again = store.load_batch("r2", _table([make_post(i) for i in range(10) if i != 3] + [edited], "r2"), None, [])
     assert (again.new, again.updated, again.unchanged) == (0, 1, 9)
     assert store.query("SELECT count(*) AS n FROM posts")[0]["n"] == 10
-    current = store.query("SELECT text, first_collected_at, run_id FROM posts WHERE platform_post_id = ?",
-                          [edited["platform_post_id"]])[0]  # fmt: skip
+    current = store.query(
+        "SELECT text, first_collected_at, run_id FROM posts WHERE platform_post_id = ?", [edited["platform_post_id"]]
+    )[0]
     assert current["text"] == "teks yang sudah diedit" and current["run_id"] == "r2"
     versions = store.query("SELECT text, superseded_by_run FROM post_versions")
     assert versions == [{"text": "kabar ke-3", "superseded_by_run": "r2"}]
@@ -64,10 +65,15 @@ def test_lock_held_too_long_raises_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "locked.duckdb"
     Store(path).init()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time,sys; c=duckdb.connect({str(path)!r}); print('held', flush=True); "
-                               "sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time,sys; c=duckdb.connect({str(path)!r}); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreLockedError, match="stayed locked by another process"):
@@ -98,9 +104,16 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.duckdb"
     Store(path).init()
     root = Path(__file__).resolve().parents[2]
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(offset), "30"], cwd=root,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for offset in (0, 100_000)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(offset), "30"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for offset in (0, 100_000)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err

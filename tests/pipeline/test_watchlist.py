@@ -33,8 +33,13 @@ def test_good_rows_are_read_and_bad_rows_reported_with_line_numbers(tmp_path: Pa
     assert [r["handle"] for r in rows] == ["rina@sosial.example", "pilkadax"]
     assert rows[0]["agency"] == "Dinas Pendidikan, Kab. X" and rows[1]["enabled"] is True
     assert [(p.line, p.reason.split(" ")[0]) for p in problems] == [
-        (4, "mastodon"), (5, "platform"), (6, "region_code"), (7, "nip"), (8, "duplicate"), (9, "enabled"),
-    ]  # fmt: skip
+        (4, "mastodon"),
+        (5, "platform"),
+        (6, "region_code"),
+        (7, "nip"),
+        (8, "duplicate"),
+        (9, "enabled"),
+    ]
 
 
 def test_missing_columns_is_an_input_error(tmp_path: Path) -> None:

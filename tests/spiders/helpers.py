@@ -78,9 +78,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def write_dataset(
-    folder: Path, accounts: Sequence[dict[str, Any]], statuses: Sequence[dict[str, Any]]
-) -> Path:
+def write_dataset(folder: Path, accounts: Sequence[dict[str, Any]], statuses: Sequence[dict[str, Any]]) -> Path:
     write_jsonl(folder / "accounts.jsonl", accounts)
     write_jsonl(folder / "statuses.jsonl", statuses)
     return folder
@@ -264,9 +262,7 @@ def _read_announcement(process: subprocess.Popen[str], timeout: float, stderr: l
     line = box[0].strip() if box else ""
     if not line.startswith("listening on http://127.0.0.1:"):
         process.kill()
-        raise RuntimeError(
-            f"replay server did not start: stdout {line!r}, stderr {''.join(stderr)[-2000:]!r}"
-        )
+        raise RuntimeError(f"replay server did not start: stdout {line!r}, stderr {''.join(stderr)[-2000:]!r}")
     return line.removeprefix("listening on ")
 
 

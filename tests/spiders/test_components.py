@@ -76,14 +76,10 @@ def test_rate_limit_middleware_pauses_the_host_within_the_cap() -> None:
     middleware = RateLimitMiddleware(max_wait=5.0)
     request = Request("http://127.0.0.1:9/api/v1/accounts/1/statuses")
     reset = (datetime.now(UTC) + timedelta(minutes=3)).isoformat()
-    response = Response(
-        request.url, status=200, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
-    )
+    response = Response(request.url, status=200, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
     assert middleware.process_response(request, response) is response
     pause = middleware._resume_at["127.0.0.1:9"]
-    other = Response(
-        request.url, status=200, headers={"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": reset}
-    )
+    other = Response(request.url, status=200, headers={"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": reset})
     middleware.process_response(request, other)
     assert middleware._resume_at == {"127.0.0.1:9": pause}  # no new pause, the old one is kept
     assert middleware.pause("127.0.0.1:9", 600) == 5.0
@@ -94,10 +90,7 @@ def test_components_switch_off_with_not_configured() -> None:
         RateLimitMiddleware.from_crawler(get_crawler(settings_dict={"PANTAU_RATELIMIT_ENABLED": False}))
     with pytest.raises(NotConfigured):
         DedupePostsPipeline.from_crawler(get_crawler(settings_dict={"PANTAU_DEDUPE_ENABLED": False}))
-    assert (
-        RateLimitMiddleware.from_crawler(get_crawler(settings_dict={"PANTAU_RATELIMIT_MAX_WAIT": 9})).max_wait
-        == 9
-    )
+    assert RateLimitMiddleware.from_crawler(get_crawler(settings_dict={"PANTAU_RATELIMIT_MAX_WAIT": 9})).max_wait == 9
 
 
 # ---------------------------------------------------------------- pipeline and items
@@ -110,9 +103,7 @@ def test_dedupe_drops_the_second_copy_only() -> None:
     assert pipeline.process_item(PostRecord.from_post(make_post("6")))
     with pytest.raises(DropItem, match="duplicate mastodon post 5"):
         pipeline.process_item(PostRecord.from_post(make_post("5")))
-    target = TargetRecord.build(
-        target="t", status="ok", newest_id=None, pages=0, fetched=0, rejected=0, detail=""
-    )
+    target = TargetRecord.build(target="t", status="ok", newest_id=None, pages=0, fetched=0, rejected=0, detail="")
     assert pipeline.process_item(target) is target and pipeline.process_item(target) is target
 
 
@@ -152,11 +143,7 @@ def test_load_targets_keeps_good_entries_and_explains_bad_ones(tmp_path: Path) -
     reasons = [reason for reason, _ in bad]
     assert reasons[0] == "duplicate target account:rina@sosial.example: crawled once"
     assert "since_id must be null or a string of digits" in reasons[1]
-    assert (
-        "kind 'list'" in reasons[2]
-        and "is not a host name" in reasons[3]
-        and "expected an object" in reasons[4]
-    )
+    assert "kind 'list'" in reasons[2] and "is not a host name" in reasons[3] and "expected an object" in reasons[4]
     path.write_text('{"target": "x"}')
     with pytest.raises(InputError, match="expected a JSON list"):
         load_targets(path, KINDS)

@@ -142,9 +142,7 @@ def test_incremental_crawl_fetches_only_new_posts(data: Path, tmp_path: Path) ->
         )
     assert first.returncode == second.returncode == third.returncode == 0, second.log[-3000:]
     assert {p.platform_post_id for p in landed_posts(first.landing, "first")} == dataset_ids(data, late=False)
-    assert {p.platform_post_id for p in landed_posts(second.landing, "second")} == dataset_ids(
-        data, late=True
-    )
+    assert {p.platform_post_id for p in landed_posts(second.landing, "second")} == dataset_ids(data, late=True)
     api_calls = after["api_requests"] - before["api_requests"]
     assert api_calls == 5, f"2 lookups + 3 one-page timelines expected, got {api_calls}: {after}"
     assert all(t["status"] == "ok" and t["newest_id"] for t in second.targets)
@@ -173,9 +171,7 @@ def test_bad_input_becomes_rejects_and_other_targets_still_land(tmp_path: Path) 
     assert sorted(p.author.handle.split("@")[0] for p in posts) == ["bad_data"] * 3 + ["good_one"] * 3
     (run.landing / "run1.rejects.jsonl").read_bytes().decode("utf-8")  # evidence stays valid UTF-8
     rejects = [Reject.model_validate(r) for r in run.rejects]
-    assert all(
-        r.stage == "crawl" and r.source == "mastodon" and r.run_id == "run1" and r.raw for r in rejects
-    )
+    assert all(r.stage == "crawl" and r.source == "mastodon" and r.run_id == "run1" and r.raw for r in rejects)
     reasons = " | ".join(r.reason for r in rejects)
     for expected in (
         "status without id",

@@ -69,12 +69,8 @@ def test_golden_page(case: Path) -> None:
     expected_file = case / "output.json"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         expected_file.write_text(json.dumps(actual, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-        pytest.fail(
-            f"{case.name}: output.json regenerated; review the diff, then rerun without UPDATE_GOLDEN"
-        )
-    assert expected_file.exists(), (
-        f"{case.name}: no output.json (make one with UPDATE_GOLDEN=1 and review it)"
-    )
+        pytest.fail(f"{case.name}: output.json regenerated; review the diff, then rerun without UPDATE_GOLDEN")
+    assert expected_file.exists(), f"{case.name}: no output.json (make one with UPDATE_GOLDEN=1 and review it)"
     assert actual == json.loads(expected_file.read_text(encoding="utf-8"))
 
 
@@ -166,8 +162,7 @@ def test_link_header_and_ids() -> None:
 def test_parse_account() -> None:
     assert parse_account(b'{"id":"1001","acct":"a@b"}', "application/json").account_id == "1001"
     assert (
-        parse_account(b'{"id":1001}', "application/json").error
-        == "account id: expected a non-empty string, got number"
+        parse_account(b'{"id":1001}', "application/json").error == "account id: expected a non-empty string, got number"
     )
     assert parse_account(b"<html>", "text/html").error == "expected JSON, got text/html"
     assert parse_account(b"[]", "application/json").error == "expected a JSON account object, got array"

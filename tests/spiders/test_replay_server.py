@@ -91,8 +91,7 @@ def test_ids_compare_by_length_then_text(tmp_path: Path) -> None:
     """'99' is older than '100': a server comparing text alone would page wrongly."""
     account = {"id": "1", "username": "u", "domain": "d.example"}
     rows = [
-        {"id": i, "account_id": "1", "created_at": "2024-01-01T00:00:00Z", "content": i}
-        for i in ("99", "100", "9")
+        {"id": i, "account_id": "1", "created_at": "2024-01-01T00:00:00Z", "content": i} for i in ("99", "100", "9")
     ]
     with replay_in_thread(write_dataset(tmp_path / "d", [account], rows)) as server:
         assert [s["id"] for s in page(f"{server.url}/api/v1/accounts/1/statuses")[0]] == ["100", "99", "9"]
@@ -144,9 +143,7 @@ def test_tag_timeline(data: Path) -> None:
 
 def test_rate_limit_headers_and_429(data: Path) -> None:
     with replay_in_thread(data, rate_limit=3, rate_window=60) as server:
-        answers = [
-            http(f"{server.url}/api/v1/accounts/lookup?acct=rina_guru@sosial.example") for _ in range(4)
-        ]
+        answers = [http(f"{server.url}/api/v1/accounts/lookup?acct=rina_guru@sosial.example") for _ in range(4)]
         stats = get_json(f"{server.url}/_replay/stats")
     remaining = [h["X-RateLimit-Remaining"] for _, h, _ in answers]
     assert remaining == ["2", "1", "0", "0"]
@@ -198,11 +195,7 @@ def test_bad_behaviours() -> None:
         status, headers, body = http(f"{server.url}/api/v1/accounts/{ids['locked_api']}/statuses")
         assert (status, json.loads(body)) == (401, {"error": "This API requires an authenticated user"})
         status, headers, body = http(f"{server.url}/api/v1/accounts/{ids['html_page']}/statuses")
-        assert (
-            status == 200
-            and headers["Content-Type"].startswith("text/html")
-            and body.startswith(b"<!DOCTYPE")
-        )
+        assert status == 200 and headers["Content-Type"].startswith("text/html") and body.startswith(b"<!DOCTYPE")
         status, headers, body = http(f"{server.url}/api/v1/accounts/{ids['cut_off']}/statuses")
         assert status == 200 and headers["Content-Type"].startswith("application/json")
         with pytest.raises(json.JSONDecodeError):
@@ -219,9 +212,7 @@ def test_generate_counts_and_determinism() -> None:
     assert len(first.accounts) == 8  # ~N/250
     one = first.accounts[next(iter(first.accounts))]
     same = again.accounts[one.id]
-    assert [first.status_bytes(r) for r in one.timeline.rows] == [
-        again.status_bytes(r) for r in same.timeline.rows
-    ]
+    assert [first.status_bytes(r) for r in one.timeline.rows] == [again.status_bytes(r) for r in same.timeline.rows]
     assert [r.id for r in one.timeline.rows] != [r.id for r in other.accounts[one.id].timeline.rows]
 
 
