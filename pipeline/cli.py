@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Wide enough for the queue table when the output is piped to a file or a pager.
+console = Console(width=None if sys.stdout.isatty() else 160)
 DEMO_DATA = PROJECT_ROOT / "spiders" / "replay" / "data"
 
 
@@ -164,11 +166,12 @@ def _queue_table(limit: int, settings: Settings) -> Table:
 
     store = _store(settings)
     items = pending_queue(store, limit)
-    table = Table(title=f"antrean tinjauan: {pending_count(store)} menunggu (pending review queue)")
-    for col in ("prioritas", "label", "skor", "watchlist", "akun", f"waktu ({settings.timezone})", "teks"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"antrean tinjauan: {pending_count(store)} menunggu (pending review queue; WL = watchlist)")
+    zone = datetime.now(settings.tz).tzname() or settings.timezone  # WIB, WITA or WIT
+    for col in ("prio", "label", "skor", "WL", "akun", f"waktu {zone}"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("teks", overflow="ellipsis", no_wrap=True, max_width=60)
     for it in items:
-        text = " ".join(it["text"].split())
         when = it["posted_at"].astimezone(settings.tz)
         table.add_row(
             f"{it['priority']:.3f}",
@@ -177,7 +180,7 @@ def _queue_table(limit: int, settings: Settings) -> Table:
             "ya" if it["on_watchlist"] else "",
             it["author_handle"],
             f"{when:%Y-%m-%d %H:%M}",
-            text[:140],
+            " ".join(it["text"].split()),
         )
     return table
 
@@ -191,12 +194,14 @@ def queue(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20) -> Non
 @app.command()
 def runs(limit: Annotated[int, typer.Option(help="Runs to show.")] = 10) -> None:
     """Show recent runs with their counts."""
-    store = _store(_settings())
+    settings = _settings()
+    store = _store(settings)
     table = Table(title="recent runs")
     cols = ("run_id", "status", "started_at", "fetched", "new_posts", "rejected", "classified", "flagged", "queued")
     for col in cols:
         table.add_column(col)
     for row in store.recent_runs(limit):
+        row["started_at"] = f"{row['started_at'].astimezone(settings.tz):%Y-%m-%d %H:%M:%S %Z}"
         table.add_row(*(str(row[c]) if row[c] is not None else "" for c in cols))
     console.print(table)
 
@@ -271,8 +276,14 @@ def show_settings(
         console.print(f"PANTAU_{name.upper()}={value}")
 
 
-def main() -> None:  # pragma: no cover - console entry
+def quiet_prefect_environment() -> None:
+    """Prefect's own switches, set before it is imported: no telemetry calls from a government network."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    quiet_prefect_environment()
     app()
 
 

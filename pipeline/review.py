@@ -3,8 +3,9 @@
 Priority (higher first) = flag_score × author_weight × recency, where
 - flag_score is the model's probability that the post is partisan (the sum over the four flagged labels);
 - author_weight is 1.0 when the author's account is on the watchlist (a known ASN), else 0.5;
-- recency is 0.5 ** (age in days / 7): a post loses half its weight every week, because a violation is most
-  useful to Bawaslu while the election stage it belongs to is still running.
+- recency is 0.5 ** (age in days / 7), the age counted back from the newest pending post (not from the clock, so
+  that a replayed or late-loaded season ranks the same way): a post loses half its weight every week, because a
+  violation is most useful to Bawaslu while the election stage it belongs to is still running.
 A model never decides: it only orders this queue.
 """
 
@@ -34,12 +35,16 @@ WHERE pr.flagged AND pr.model_version = $model_version
 """
 
 _REPRIORITISE = f"""
+WITH front AS (
+  SELECT max(p.posted_at) AS newest FROM review_items r
+  JOIN posts p ON p.platform = r.platform AND p.platform_post_id = r.platform_post_id WHERE r.status = 'pending'
+)
 UPDATE review_items SET
   priority = review_items.flag_score
              * (CASE WHEN review_items.on_watchlist THEN {WATCHLIST_WEIGHT} ELSE {OTHER_AUTHOR_WEIGHT} END)
-             * pow(0.5, greatest(date_diff('second', p.posted_at, $now), 0) / 86400.0 / {HALF_LIFE_DAYS}),
+             * pow(0.5, greatest(date_diff('second', p.posted_at, front.newest), 0) / 86400.0 / {HALF_LIFE_DAYS}),
   updated_at = $now
-FROM posts p
+FROM posts p, front
 WHERE review_items.status = 'pending'
   AND p.platform = review_items.platform AND p.platform_post_id = review_items.platform_post_id
 """

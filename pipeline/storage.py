@@ -84,6 +84,8 @@ class Store:
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection. Readers use read-write connections too: read-only buys nothing against a
+        writer in another process (both are refused), and inside one process DuckDB refuses to mix the two."""
         con = self._open(read_only)
         try:
             yield con
@@ -128,8 +130,8 @@ class Store:
             return apply_migrations(con, _now())
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Run one read query on a short read-only connection; rows as dicts."""
-        with self.connect(read_only=True) as con:
+        """Run one read query on a short connection; rows as dicts."""
+        with self.connect() as con:
             cur = con.execute(sql, list(params))
             names = [d[0] for d in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -192,7 +194,7 @@ class Store:
 
     def predicted_keys(self, keys: pa.Table, model_version: str) -> set[tuple[str, str, str]]:
         """Which (platform, platform_post_id, text_sha256) of `keys` this model version has already labelled."""
-        with self.connect(read_only=True) as con:
+        with self.connect() as con:
             con.register("k", keys)
             rows = con.execute(
                 "SELECT p.platform, p.platform_post_id, p.text_sha256 FROM predictions p "

@@ -17,7 +17,7 @@ import psutil
 from pipeline.storage import Store
 from spiders.pages.mastodon import parse_statuses
 from spiders.replay.generate import generate
-from tests.spiders.helpers import clean_env, start_replay
+from tests.spiders.helpers import clean_env, start_replay, write_watchlist
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = 40
@@ -76,9 +76,7 @@ def bench_nightly(n: int = 100_000) -> dict[str, Any]:
     """`pantau run` against the replay server serving n generated posts, from an empty store."""
     with tempfile.TemporaryDirectory() as tmp, start_replay("--generate", str(n), "--seed", "11") as replay:
         watchlist = Path(tmp) / "watchlist.csv"
-        lines = ["kind,platform,handle,name,agency,region_code,region_name,nip,identified_by,enabled"]
-        lines += [f"account,mastodon,{a['acct']},{a['username']},,35.91,X,,bench,true" for a in replay.accounts()]
-        watchlist.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_watchlist(watchlist, [a["acct"] for a in replay.accounts()])
         env = clean_env(
             PANTAU_DATA_DIR=tmp,
             PANTAU_REPLAY_URL=replay.url,

@@ -13,7 +13,7 @@ import pytest
 from flows.nightly import nightly
 from pipeline.errors import CrawlError
 from pipeline.storage import Store
-from tests.spiders.helpers import BAD_DATASET, ReplayProcess, start_replay
+from tests.spiders.helpers import BAD_DATASET, ReplayProcess, start_replay, write_watchlist
 
 DEMO = Path(__file__).resolve().parents[2] / "spiders" / "replay" / "data"
 
@@ -111,9 +111,7 @@ def test_bad_input_becomes_rejects_and_the_run_completes(prefect_harness: None, 
     with start_replay(data_dir=BAD_DATASET) as replay:
         accounts = replay.accounts()
         watchlist = tmp_path / "watchlist.csv"
-        lines = ["kind,platform,handle,name,agency,region_code,region_name,nip,identified_by,enabled"]
-        lines += [f"account,mastodon,{a['acct']},{a['username']},,35.91,X,,test,true" for a in accounts]
-        watchlist.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        write_watchlist(watchlist, [a["acct"] for a in accounts])
         summary = nightly(run_id="night-bad", overrides=_overrides(tmp_path, replay, watchlist_path=str(watchlist)))
     store = Store(tmp_path / "pantau.duckdb")
     assert summary["rejected"] > 0 and summary["new_posts"] > 0

@@ -377,3 +377,11 @@ def run_spider(
 
 def _maybe_jsonl(path: Path) -> list[dict[str, Any]]:
     return read_jsonl(path) if path.exists() else []
+
+
+def write_watchlist(path: Path, accts: Sequence[str]) -> Path:
+    """A watchlist CSV following the given Mastodon accounts (`user@instance`)."""
+    lines = ["kind,platform,handle,name,agency,region_code,region_name,nip,identified_by,enabled"]
+    lines += [f"account,mastodon,{acct},{acct.split('@')[0]},,35.91,Kabupaten Uji,,test,true" for acct in accts]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
