@@ -97,23 +97,25 @@ def nightly(
     futures: dict[str, PrefectFuture[CrawlResult]] = {
         name: crawl.with_options(retries=settings.crawl_retries).submit(settings, name, run_id) for name in spiders
     }
-    classifier = Classifier.load(settings.model_dir)
     results, failures = [], []
-    for name, future in futures.items():
-        future.wait()
-        state = future.state
-        crawl_state, detail, seconds, attempts = "ok", "", 0.0, settings.crawl_retries + 1
-        if state.is_completed():
-            done = future.result()
-            seconds, attempts = done.seconds, done.attempts
-        else:
-            crawl_state, detail = "failed", str(state.message or state.name)
-            failures.append(f"{name}: {detail}")
-            logger.error("spider %s failed after retries: %s; loading what it landed", name, detail)
-        result = load(settings, name, run_id, classifier)
-        results.append(result)
-        store.record_spider(run_id, _spider_row(result, crawl_state, attempts, seconds, started, detail))
-    queued = refresh_queue(store, run_id, classifier.version)
+    # the classifier may start a helper process for the second core: close it when the loads are done
+    with Classifier.load(settings.model_dir) as classifier:
+        version = classifier.version
+        for name, future in futures.items():
+            future.wait()
+            state = future.state
+            crawl_state, detail, seconds, attempts = "ok", "", 0.0, settings.crawl_retries + 1
+            if state.is_completed():
+                done = future.result()
+                seconds, attempts = done.seconds, done.attempts
+            else:
+                crawl_state, detail = "failed", str(state.message or state.name)
+                failures.append(f"{name}: {detail}")
+                logger.error("spider %s failed after retries: %s; loading what it landed", name, detail)
+            result = load(settings, name, run_id, classifier)
+            results.append(result)
+            store.record_spider(run_id, _spider_row(result, crawl_state, attempts, seconds, started, detail))
+    queued = refresh_queue(store, run_id, version)
     totals = _totals(results, queued)
     status = "partial" if failures else "ok"
     store.finish_run(run_id, status, totals, "; ".join(failures))

@@ -53,6 +53,7 @@ class _PeakRss:
         self.root = psutil.Process(pid)
         self.peak_sum = 0
         self.peak_one = 0
+        self.by_process: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -61,11 +62,23 @@ class _PeakRss:
         while not self._stop.wait(0.2):
             try:
                 procs = [self.root, *self.root.children(recursive=True)]
-                rss = [p.memory_info().rss for p in procs if p.is_running()]
+                named = [(self._name(p), p.memory_info().rss) for p in procs if p.is_running()]
             except psutil.Error:
                 continue
+            rss = [r for _, r in named]
+            for name, r in named:
+                self.by_process[name] = max(self.by_process.get(name, 0), r)
             self.peak_sum = max(self.peak_sum, sum(rss))
             self.peak_one = max(self.peak_one, max(rss, default=0))
+
+    @staticmethod
+    def _name(proc: psutil.Process) -> str:
+        cmd = proc.cmdline()
+        return " ".join(a.rsplit("/", 1)[-1] for a in cmd[1:4]) or proc.name()
+
+    def top(self, k: int = 3) -> str:
+        ranked = sorted(self.by_process.items(), key=lambda kv: -kv[1])[:k]
+        return ", ".join(f"{name}: {rss / 2**20:,.0f} MiB" for name, rss in ranked)
 
     def stop(self) -> None:
         self._stop.set()
@@ -106,7 +119,7 @@ def bench_nightly(n: int = 100_000) -> dict[str, Any]:
         spider = store.query("SELECT crawl_seconds, load_seconds FROM crawl_run_spiders")[0]
     note = (
         f"peak RSS {peak.peak_sum / 2**20:,.0f} MiB (all processes), largest process "
-        f"{peak.peak_one / 2**20:,.0f} MiB; crawl {spider['crawl_seconds']:.0f} s, "
+        f"{peak.peak_one / 2**20:,.0f} MiB ({peak.top()}); crawl {spider['crawl_seconds']:.0f} s, "
         f"load+classify {spider['load_seconds']:.0f} s; {posts:,} posts stored"
     )
     return {

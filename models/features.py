@@ -1,0 +1,676 @@
+"""Features of classifier v0: hashed word uni+bigrams, hashed character n-grams, dense cue features.
+
+Feature vector of one post (three blocks, `FeatureConfig.n_features` columns):
+
+* words  [0, n_word): normal-form tokens (models.text) and adjacent token pairs, hashed with
+  MurmurHash3 (the function of sklearn's HashingVectorizer, see `murmur32`) into n_word buckets;
+  value = count / sqrt(sum over distinct tokens of count^2 + number of bigrams).
+* chars  [n_word, n_word + n_char): character n-grams (2..4) of each word padded with spaces
+  (within word boundaries, like sklearn's "char_wb"), hashed into n_char buckets;
+  value = count / sqrt(sum over distinct tokens of count^2 * the token's number of n-grams).
+  Placeholders, numbers and emoji get none.
+  Both normalisers are the L2 norm of the block when no two distinct tokens share a bucket or an
+  n-gram and no bigram repeats; they make a word repeated 2,000 times weigh like the word once
+  (bounded values), and they need only per-token counts, which keeps prediction fast.
+* cues   last len(CUES) columns: 0/1 hand-written cues (ballot number mentioned, call to vote,
+  campaign role...), times `cue_scale`. They also give the reviewers' reasons.
+
+Everything is stateless: hashing needs no vocabulary, so training and prediction agree by
+construction. A per-process `TokenTable` remembers, for each distinct spaCy token, its normal
+form(s), bucket indices and cue bits, so each word is hashed once per process; it is a cache of
+word-level feature lookups (never of a post's result) and is cleared when it grows past
+`max_entries` (200,000 distinct tokens); the spaCy tokenizer is renewed past 500,000 vocabulary
+strings, so memory stays bounded in a long run.
+
+Prediction never builds the sparse matrix: because the model is linear, the score of a post is the
+sum over its tokens of precomputed per-token weight vectors (`LinearScorer`), scaled by the same
+normalisers. `Featurizer.sparse` builds the explicit matrix for training; tests check both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.text import (
+    LEXICON_DIR,
+    NUMBER_POSES,
+    PLACEHOLDERS,
+    get_tokenizer,
+    map_token,
+    normalize_texts,
+    renew_tokenizer,
+    zero_padded,
+)
+
+try:  # spaCy's own C MurmurHash3 (x86, 32 bit): bit-identical to sklearn's murmurhash3_32 (tests check it),
+    # and importing it instead of scikit-learn saves ~2 s of start-up in every process and in the helper.
+    from murmurhash.mrmr import hash as _mmh3
+
+    def murmur32(s: str, seed: int) -> int:
+        """MurmurHash3_x86_32 of the UTF-8 bytes of s as an unsigned int, like sklearn's murmurhash3_32."""
+        return _mmh3(s, seed) & 0xFFFFFFFF
+
+except ImportError:  # pragma: no cover - murmurhash ships with spaCy
+    from sklearn.utils import murmurhash3_32
+
+    def murmur32(s: str, seed: int) -> int:
+        """MurmurHash3_x86_32 of the UTF-8 bytes of s as an unsigned int."""
+        return int(murmurhash3_32(s, seed=seed, positive=True))
+
+
+CUES_PATH = LEXICON_DIR / "cues.tsv"
+
+# Dense cue features: (name, Indonesian reason prefix). Order = column order; never reorder within
+# a model version (the artifact stores the names and `load` checks them).
+CUES: tuple[tuple[str, str], ...] = (
+    ("nomor_urut", "menyebut nomor urut"),
+    ("pose_nomor", "emoji pose jari/nomor"),
+    ("ajakan_memilih", "kata ajakan memilih/mendukung"),
+    ("ajakan_nomor", "ajakan memilih nomor tertentu"),
+    ("peran_kampanye", "peran kampanye"),
+    ("kegiatan_kampanye", "kegiatan/materi kampanye"),
+    ("negasi_calon", "ajakan menolak calon/kubu"),
+    ("label_kubu", "label kubu (cebong/kampret/kadrun…)"),
+    ("simbol", "atribut/simbol/foto"),
+    ("istilah_pemilu", "istilah pemilu"),
+    ("netralitas", "isyarat netral (KPU/Bawaslu/netralitas/golput)"),
+    ("konteks_nonpolitik", "konteks non-politik"),
+)
+CUE_NAMES: tuple[str, ...] = tuple(c[0] for c in CUES)
+CUE_REASON: dict[str, str] = dict(CUES)
+
+# --- token bits --------------------------------------------------------------------------------
+B_NUM = 1 << 0  # NUM1..NUM9
+B_ZEROPAD = 1 << 1  # written "01".."09"
+B_POSE_NUM = 1 << 2  # ☝ ✌ 🤟 🤘 👆
+B_KEYCAP = 1 << 3  # 1️⃣ 2️⃣ ...
+B_BALLOT_CTX = 1 << 4
+B_VOTE = 1 << 5
+B_ROLE = 1 << 6
+B_TEAM_HEAD = 1 << 7  # "tim", "juru" (+ sukses / pemenangan / kampanye)
+B_TEAM_TAIL = 1 << 8
+B_EVENT = 1 << 9
+B_NEG = 1 << 10
+B_NEG_BREAK = 1 << 11  # "lupa": "jangan lupa pilih" is not a call to reject
+B_CAND = 1 << 12
+B_CAMP = 1 << 13
+B_SYMBOL = 1 << 14
+B_ELECTION = 1 << 15
+B_NEUTRAL = 1 << 16
+B_NONPOL = 1 << 17
+B_ID_FUNCTION = 1 << 18  # a common Indonesian/regional word: the text is in a language we know
+B_LATIN_WORD = 1 << 19  # has a Latin letter (a judgeable word)
+B_OTHER_LETTERS = 1 << 20  # has letters of another script only
+B_PLACEHOLDER = 1 << 21
+
+_GROUP_BITS = {
+    "ballot_ctx": B_BALLOT_CTX,
+    "vote": B_VOTE,
+    "role": B_ROLE,
+    "event": B_EVENT,
+    "neg": B_NEG,
+    "cand": B_CAND,
+    "camp": B_CAMP,
+    "symbol": B_SYMBOL,
+    "election": B_ELECTION,
+    "neutral": B_NEUTRAL,
+    "nonpol": B_NONPOL,
+    "id_function": B_ID_FUNCTION,
+}
+_EXTRA_BITS = {
+    "tim": B_TEAM_HEAD,
+    "juru": B_TEAM_HEAD,
+    "sukses": B_TEAM_TAIL,
+    "pemenangan": B_TEAM_TAIL,
+    "kampanye": B_TEAM_TAIL,
+    "lupa": B_NEG_BREAK,
+}
+_NEG_TARGET = B_CAND | B_NUM | B_CAMP | B_VOTE
+_WINDOW = 3
+
+
+@lru_cache(maxsize=1)
+def cue_lexicon() -> dict[str, int]:
+    """word -> OR of its cue-group bits, from lexicon/cues.tsv."""
+    table: dict[str, int] = {}
+    for n, line in enumerate(CUES_PATH.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        group, sep, word = line.partition("\t")
+        if not sep or group not in _GROUP_BITS or not word or " " in word:
+            raise ValueError(f"{CUES_PATH.name}:{n}: expected '<group><TAB><one word>' with a known group")
+        table[word] = table.get(word, 0) | _GROUP_BITS[group]
+    for word, bit in _EXTRA_BITS.items():
+        table[word] = table.get(word, 0) | bit
+    return table
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    n_word: int = 2**18
+    n_char: int = 2**18
+    char_min: int = 2
+    char_max: int = 4
+    char_max_word: int = 30  # longer tokens contribute n-grams of their first 30 characters only
+    cue_scale: float = 1.0
+    word_seed: int = 17
+    char_seed: int = 29
+
+    @property
+    def n_cues(self) -> int:
+        return len(CUES)
+
+    @property
+    def n_features(self) -> int:
+        return self.n_word + self.n_char + self.n_cues
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+_BIGRAM_MULT = np.uint64(2654435761)
+
+
+class _Grow:
+    """A numpy array that grows by doubling."""
+
+    def __init__(self, dtype: type, cap: int = 4096) -> None:
+        self.a = np.zeros(cap, dtype=dtype)
+        self.n = 0
+
+    def append(self, values: Sequence[int]) -> int:
+        start = self.n
+        need = start + len(values)
+        if need > len(self.a):
+            bigger = np.zeros(max(need, 2 * len(self.a)), dtype=self.a.dtype)
+            bigger[:start] = self.a[:start]
+            self.a = bigger
+        self.a[start:need] = values
+        self.n = need
+        return start
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.a[: self.n]
+
+
+class TokenTable:
+    """Per-process lookups: spaCy token -> normal-form ids -> bucket indices and cue bits."""
+
+    def __init__(self, config: FeatureConfig, max_entries: int = 200_000) -> None:
+        self.config = config
+        self.max_entries = max_entries
+        self.generation = 0  # bumped at every reset so that scorers drop their per-id caches
+        self._reset()
+
+    def _reset(self) -> None:
+        self.by_orth: dict[int, tuple[int, ...]] = {}
+        self.by_text: dict[str, tuple[int, ...]] = {}
+        self.by_key: dict[tuple[str, int], int] = {}
+        self.norms: list[str] = []
+        self.word_hash = _Grow(np.uint32)
+        self.bits = _Grow(np.int64)
+        self.char_start = _Grow(np.int64)
+        self.char_len = _Grow(np.int64)
+        self.chars = _Grow(np.int32, cap=65536)
+        self.generation += 1
+
+    def maybe_reset(self) -> None:
+        if len(self.norms) > self.max_entries or len(self.by_orth) > self.max_entries:
+            self._reset()
+
+    def __len__(self) -> int:
+        return len(self.norms)
+
+    def _norm_id(self, norm: str, raw_bits: int) -> int:
+        key = (norm, raw_bits)
+        i = self.by_key.get(key)
+        if i is not None:
+            return i
+        cfg = self.config
+        bits = raw_bits | cue_lexicon().get(norm, 0)
+        grams: list[int] = []
+        if norm in PLACEHOLDERS:
+            bits |= B_PLACEHOLDER
+        elif norm.startswith(("NUM", "POSE_")) and norm.isupper() or norm.isdigit():
+            if norm.startswith("NUM"):
+                bits |= B_NUM
+        elif any(c.isalpha() for c in norm):
+            if any("a" <= c <= "z" for c in norm):
+                bits |= B_LATIN_WORD
+            else:
+                bits |= B_OTHER_LETTERS
+            padded = f" {norm[: cfg.char_max_word]} "
+            for n in range(cfg.char_min, cfg.char_max + 1):
+                for s in range(len(padded) - n + 1):
+                    grams.append(murmur32(padded[s : s + n], cfg.char_seed) % cfg.n_char)
+        i = len(self.norms)
+        self.norms.append(norm)
+        self.by_key[key] = i
+        self.word_hash.append([murmur32(norm, cfg.word_seed)])
+        self.bits.append([bits])
+        self.char_start.append([self.chars.n])
+        self.char_len.append([len(grams)])
+        self.chars.append(grams)
+        return i
+
+    def ids_for_text(self, tok: str) -> tuple[int, ...]:
+        """Normal-form ids of one spaCy token text."""
+        got = self.by_text.get(tok)
+        if got is not None:
+            return got
+        raw_bits = 0
+        if tok in NUMBER_POSES:
+            raw_bits |= B_POSE_NUM
+        if len(tok) == 2 and tok[1] == "\u20e3":
+            raw_bits |= B_KEYCAP
+        pad = B_ZEROPAD if zero_padded(tok) else 0
+        got = tuple(self._norm_id(n, raw_bits | (pad if n.startswith("NUM") else 0)) for n in map_token(tok))
+        self.by_text[tok] = got
+        return got
+
+
+@dataclass
+class Encoded:
+    """A batch of posts as normal-form token ids (concatenated, in document order)."""
+
+    n_docs: int
+    ids: np.ndarray  # (T,) int64 normal-form ids
+    doc_of: np.ndarray  # (T,) int64 document of each id
+    raw_pos: np.ndarray  # (T,) int64 index, within its document, of the spaCy token it came from
+    starts: np.ndarray  # (n_docs + 1,) offsets of each document's ids
+    orths: np.ndarray  # (R,) uint64 spaCy orth (string hash) of every spaCy token, all documents
+    raw_starts: np.ndarray  # (n_docs + 1,) offsets of each document's spaCy tokens in orths
+    generation: int  # TokenTable generation the ids belong to
+
+
+class Featurizer:
+    """Text -> Encoded -> features (sparse matrix for training, cue matrix, reasons' cue hits)."""
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        self.config = config or FeatureConfig()
+        self.table = TokenTable(self.config)
+        self.tokenizer = get_tokenizer()
+        self.max_strings = 500_000  # spaCy vocabulary size at which the process tokenizer is renewed
+
+    # -- encoding --
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        table = self.table
+        table.maybe_reset()
+        normalized = normalize_texts(list(texts))
+        tok = self.tokenizer = renew_tokenizer(self.max_strings)
+        docs = [tok(t) for t in normalized]
+        n = len(docs)
+        raw_lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n)
+        if raw_lens.sum() == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            zeros = np.zeros(n + 1, dtype=np.int64)
+            return Encoded(n, empty, empty, empty, zeros, np.zeros(0, np.uint64), zeros, table.generation)
+        orths = np.concatenate([d.to_array("ORTH") for d in docs if len(d)]).astype(np.uint64, copy=False)
+        uniq, inv = np.unique(orths, return_inverse=True)
+        strings = tok.vocab.strings
+        by_orth = table.by_orth
+        expansions: list[tuple[int, ...]] = []
+        for o in uniq.tolist():
+            e = by_orth.get(o)
+            if e is None:
+                e = table.ids_for_text(strings[o])
+                by_orth[o] = e
+            expansions.append(e)
+        width = max(1, max(len(e) for e in expansions))
+        table_e = np.full((len(expansions), width), -1, dtype=np.int64)
+        for r, e in enumerate(expansions):
+            if e:
+                table_e[r, : len(e)] = e
+        per_raw = table_e[inv.ravel()]  # (R, width)
+        rows, cols = np.nonzero(per_raw >= 0)
+        ids = per_raw[rows, cols]
+        raw_doc = np.repeat(np.arange(n, dtype=np.int64), raw_lens)
+        raw_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(raw_lens, out=raw_start[1:])
+        doc_of = raw_doc[rows]
+        raw_pos = rows - raw_start[doc_of]
+        starts = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc_of, minlength=n), out=starts[1:])
+        return Encoded(n, ids, doc_of, raw_pos, starts, orths, raw_start, table.generation)
+
+    def tokens(self, enc: Encoded, d: int) -> list[str]:
+        """Normal-form tokens of document d (for tests and debugging)."""
+        return [self.table.norms[i] for i in enc.ids[enc.starts[d] : enc.starts[d + 1]].tolist()]
+
+    def display(self, enc: Encoded, d: int, lo: int, hi: int) -> str:
+        """The words (after character normalisation) behind normal-form positions lo..hi of doc d."""
+        s = enc.starts[d]
+        r = int(enc.raw_starts[d])
+        p0, p1 = int(enc.raw_pos[s + lo]), int(enc.raw_pos[s + hi])
+        strings = self.tokenizer.vocab.strings
+        try:
+            return " ".join(strings[o] for o in enc.orths[r + p0 : r + p1 + 1].tolist())
+        except KeyError:  # the tokenizer was renewed meanwhile by another Featurizer: show normal forms
+            return " ".join(self.table.norms[i] for i in enc.ids[s + lo : s + hi + 1].tolist())
+
+    # -- shared pieces --
+    def norms(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """(1 / word-block normaliser, 1 / char-block normaliser) per document; 0 for an empty block."""
+        n = enc.n_docs
+        t = len(enc.ids)
+        n_tok = np.diff(enc.starts)
+        if t == 0:
+            return np.zeros(n), np.zeros(n)
+        key = enc.doc_of * (len(self.table) + 1) + enc.ids
+        uniq, counts = np.unique(key, return_counts=True)
+        udoc = uniq // (len(self.table) + 1)
+        uid = uniq - udoc * (len(self.table) + 1)
+        sq = counts.astype(np.float64) ** 2
+        word_sq = np.bincount(udoc, weights=sq, minlength=n) + np.maximum(n_tok - 1, 0)
+        char_sq = np.bincount(udoc, weights=sq * self.table.char_len.view[uid], minlength=n)
+        inv_w = np.where(word_sq > 0, 1.0 / np.sqrt(np.maximum(word_sq, 1e-12)), 0.0)
+        inv_c = np.where(char_sq > 0, 1.0 / np.sqrt(np.maximum(char_sq, 1e-12)), 0.0)
+        return inv_w, inv_c
+
+    def indicator(self, enc: Encoded) -> sp.csr_matrix:
+        """(n_docs x T) 0/1 matrix: row d has ones at document d's token positions."""
+        t = len(enc.ids)
+        return sp.csr_matrix(
+            (np.ones(t, dtype=np.float32), np.arange(t, dtype=np.int64), enc.starts), shape=(enc.n_docs, t)
+        )
+
+    def bigram_index(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """(bucket of each within-document token pair, position of its first token)."""
+        if len(enc.ids) < 2:
+            z = np.zeros(0, dtype=np.int64)
+            return z, z
+        h = self.table.word_hash.view[enc.ids].astype(np.uint64)
+        same = enc.doc_of[1:] == enc.doc_of[:-1]
+        pos = np.nonzero(same)[0]
+        b = ((h[pos] * _BIGRAM_MULT) ^ h[pos + 1]) % np.uint64(self.config.n_word)
+        return b.astype(np.int64), pos
+
+    def token_bits(self, enc: Encoded) -> np.ndarray:
+        return self.table.bits.view[enc.ids]
+
+    def doc_bits(self, enc: Encoded) -> np.ndarray:
+        """OR of token bits per document."""
+        bits = self.token_bits(enc)
+        out = np.zeros(enc.n_docs, dtype=np.int64)
+        np.bitwise_or.at(out, enc.doc_of, bits)
+        return out
+
+    # -- cues --
+    def cue_tokens(self, enc: Encoded) -> np.ndarray:
+        """(T x n_cues) bool: cue c fires at token t (vectorised; same rules as `cue_hits`)."""
+        t = len(enc.ids)
+        if t == 0:
+            return np.zeros((0, len(CUES)), dtype=bool)
+        bits = self.token_bits(enc)
+        doc_of = enc.doc_of
+
+        def shift(x: np.ndarray, d: int) -> np.ndarray:
+            """x moved d positions later (d < 0: earlier), False across document boundaries."""
+            y = np.zeros_like(x)
+            k = abs(d)
+            if t > k:
+                ok = doc_of[k:] == doc_of[:-k]
+                if d > 0:
+                    y[k:] = x[:-k] & ok
+                else:
+                    y[:-k] = x[k:] & ok
+            return y
+
+        def has(b: int) -> np.ndarray:
+            return (bits & b) != 0
+
+        def before(mask: np.ndarray, w: int) -> np.ndarray:
+            acc = np.zeros(t, dtype=bool)
+            for d in range(1, w + 1):
+                acc |= shift(mask, d)
+            return acc
+
+        num = has(B_NUM)
+        vote = has(B_VOTE)
+        neg_ok = has(B_NEG) & ~shift(has(B_NEG_BREAK), -1)
+        per_tok = [
+            (num & before(has(B_BALLOT_CTX | B_VOTE), 2)) | has(B_ZEROPAD | B_KEYCAP),
+            has(B_POSE_NUM),
+            vote,
+            num & before(vote, _WINDOW),
+            has(B_ROLE) | (has(B_TEAM_TAIL) & shift(has(B_TEAM_HEAD), 1)),
+            has(B_EVENT),
+            has(_NEG_TARGET) & before(neg_ok, _WINDOW),
+            has(B_CAMP),
+            has(B_SYMBOL),
+            has(B_ELECTION),
+            has(B_NEUTRAL),
+            has(B_NONPOL),
+        ]
+        return np.stack(per_tok, axis=1)
+
+    def cue_matrix(self, enc: Encoded, per_tok: np.ndarray | None = None) -> np.ndarray:
+        """(n_docs x n_cues) float32 0/1: the cue fires somewhere in the document."""
+        if per_tok is None:
+            per_tok = self.cue_tokens(enc)
+        out = np.zeros((enc.n_docs, len(CUES)), dtype=np.float32)
+        if len(per_tok):
+            for c in range(len(CUES)):
+                out[:, c] = np.bincount(enc.doc_of[per_tok[:, c]], minlength=enc.n_docs) > 0
+        return out
+
+    def cue_span(self, enc: Encoded, d: int, name: str, hi: int) -> int:
+        """Start (lo) of the words behind cue `name` that fired at position hi of document d."""
+        s = int(enc.starts[d])
+        view = self.table.bits.view
+        ids = enc.ids
+
+        def b(i: int) -> int:
+            return int(view[ids[s + i]]) if 0 <= i < int(enc.starts[d + 1]) - s else 0
+
+        if name == "nomor_urut" and b(hi) & B_NUM:
+            for k in (1, 2):
+                if b(hi - k) & (B_BALLOT_CTX | B_VOTE):
+                    return hi - k
+        elif name == "ajakan_nomor":
+            for k in range(1, _WINDOW + 1):
+                if b(hi - k) & B_VOTE:
+                    return hi - k
+        elif name == "peran_kampanye" and not b(hi) & B_ROLE:
+            return hi - 1
+        elif name == "negasi_calon":
+            for k in range(1, _WINDOW + 1):
+                j = hi - k
+                if b(j) & B_NEG and not b(j + 1) & B_NEG_BREAK:
+                    return j
+        return hi
+
+    def cue_hits(self, enc: Encoded, d: int) -> dict[str, tuple[int, int]]:
+        """Reference (per-document, plain Python) cue rules: cue -> (lo, hi) positions of its first hit."""
+        s, e = int(enc.starts[d]), int(enc.starts[d + 1])
+        bits = self.table.bits.view[enc.ids[s:e]].tolist()
+        n = len(bits)
+        hits: dict[str, tuple[int, int]] = {}
+
+        def put(name: str, lo: int, hi: int) -> None:
+            hits.setdefault(name, (lo, hi))
+
+        for i, b in enumerate(bits):
+            if b & B_NUM:
+                for k in (1, 2):
+                    if i - k >= 0 and bits[i - k] & (B_BALLOT_CTX | B_VOTE):
+                        put("nomor_urut", i - k, i)
+                        break
+                for k in range(1, _WINDOW + 1):
+                    if i - k >= 0 and bits[i - k] & B_VOTE:
+                        put("ajakan_nomor", i - k, i)
+                        break
+            if b & (B_ZEROPAD | B_KEYCAP):
+                put("nomor_urut", i, i)
+            if b & B_POSE_NUM:
+                put("pose_nomor", i, i)
+            if b & B_VOTE:
+                put("ajakan_memilih", i, i)
+            if b & B_ROLE:
+                put("peran_kampanye", i, i)
+            if b & B_TEAM_TAIL and i >= 1 and bits[i - 1] & B_TEAM_HEAD:
+                put("peran_kampanye", i - 1, i)
+            if b & B_EVENT:
+                put("kegiatan_kampanye", i, i)
+            if b & _NEG_TARGET:
+                for k in range(1, _WINDOW + 1):
+                    j = i - k
+                    if j >= 0 and bits[j] & B_NEG and not (j + 1 < n and bits[j + 1] & B_NEG_BREAK):
+                        put("negasi_calon", j, i)
+                        break
+            if b & B_CAMP:
+                put("label_kubu", i, i)
+            if b & B_SYMBOL:
+                put("simbol", i, i)
+            if b & B_ELECTION:
+                put("istilah_pemilu", i, i)
+            if b & B_NEUTRAL:
+                put("netralitas", i, i)
+            if b & B_NONPOL:
+                put("konteks_nonpolitik", i, i)
+        return {name: hits[name] for name in CUE_NAMES if name in hits}
+
+    # -- explicit matrix (training) --
+    def sparse(self, enc: Encoded) -> sp.csr_matrix:
+        """The (n_docs x n_features) float32 feature matrix; prediction uses the equivalent LinearScorer."""
+        cfg = self.config
+        n = enc.n_docs
+        t = len(enc.ids)
+        inv_w, inv_c = self.norms(enc)
+        clen = self.table.char_len.view[enc.ids]
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
+        if t:
+            # unigrams
+            rows.append(enc.doc_of)
+            cols.append(self.table.word_hash.view[enc.ids].astype(np.int64) % cfg.n_word)
+            vals.append(inv_w[enc.doc_of])
+            # bigrams
+            b, pos = self.bigram_index(enc)
+            rows.append(enc.doc_of[pos])
+            cols.append(b)
+            vals.append(inv_w[enc.doc_of[pos]])
+            # char n-grams
+            cstart = self.table.char_start.view[enc.ids]
+            tok_rep = np.repeat(np.arange(t), clen)
+            within = np.arange(len(tok_rep)) - np.repeat(np.cumsum(clen) - clen, clen)
+            gram = self.table.chars.view[cstart[tok_rep] + within]
+            rows.append(enc.doc_of[tok_rep])
+            cols.append(cfg.n_word + gram)
+            vals.append(inv_c[enc.doc_of[tok_rep]])
+        cues = self.cue_matrix(enc)
+        r, c = np.nonzero(cues)
+        rows.append(r.astype(np.int64))
+        cols.append(cfg.n_word + cfg.n_char + c)
+        vals.append(np.full(len(r), cfg.cue_scale))
+        m = sp.coo_matrix(
+            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, cfg.n_features),
+        ).tocsr()
+        m.sum_duplicates()
+        return m
+
+
+class LinearScorer:
+    """logits = X @ W.T + b, computed from per-token weight sums without building X."""
+
+    def __init__(self, featurizer: Featurizer, coef: np.ndarray, intercept: np.ndarray) -> None:
+        cfg = featurizer.config
+        if coef.shape[1] != cfg.n_features:
+            raise ValueError(f"coef has {coef.shape[1]} columns, features have {cfg.n_features}")
+        self.f = featurizer
+        self.k = coef.shape[0]
+        w = np.ascontiguousarray(coef.T, dtype=np.float32)  # (F, K): row gathers are contiguous
+        self.w_word = w[: cfg.n_word]
+        self.w_char = w[cfg.n_word : cfg.n_word + cfg.n_char]
+        self.w_cue = w[cfg.n_word + cfg.n_char :] * np.float32(cfg.cue_scale)
+        self.b = intercept.astype(np.float64)
+        self._gen = -1
+        self._done = 0
+        self._uni = np.zeros((0, self.k), dtype=np.float32)
+        self._chr = np.zeros((0, self.k), dtype=np.float32)
+
+    def _sync(self) -> None:
+        """Compute per-id unigram and char-n-gram weight sums for ids added since the last call."""
+        tab = self.f.table
+        if tab.generation != self._gen:
+            self._gen, self._done = tab.generation, 0
+            self._uni = np.zeros((0, self.k), dtype=np.float32)
+            self._chr = np.zeros((0, self.k), dtype=np.float32)
+        n = len(tab)
+        if n == self._done:
+            return
+        new = np.arange(self._done, n)
+        uni = self.w_word[tab.word_hash.view[new].astype(np.int64) % self.f.config.n_word]
+        clen = tab.char_len.view[new]
+        cstart = tab.char_start.view[new]
+        lo, hi = int(cstart[0]), int(cstart[-1] + clen[-1])
+        csum = np.zeros((hi - lo + 1, self.k), dtype=np.float64)
+        if hi > lo:
+            np.cumsum(self.w_char[tab.chars.view[lo:hi]], axis=0, out=csum[1:])
+        chr_ = (csum[cstart - lo + clen] - csum[cstart - lo]).astype(np.float32)
+        if len(self._uni) < n:
+            cap = max(n, 2 * len(self._uni), 4096)
+            for name in ("_uni", "_chr"):
+                old = getattr(self, name)
+                grown = np.zeros((cap, self.k), dtype=np.float32)
+                grown[: len(old)] = old
+                setattr(self, name, grown)
+        self._uni[self._done : n] = uni
+        self._chr[self._done : n] = chr_
+        self._done = n
+
+    def parts(self, enc: Encoded) -> dict[str, np.ndarray]:
+        """Everything the logits and the reasons need, for the whole batch."""
+        self._sync()
+        n = enc.n_docs
+        inv_w, inv_c = self.f.norms(enc)
+        ind = self.f.indicator(enc)
+        bi, bpos = self.f.bigram_index(enc)
+        tok_uni = self._uni[enc.ids]
+        tok_chr = self._chr[enc.ids]
+        tok_bi = self.w_word[bi]
+        sum_w = ind @ tok_uni
+        if len(bi):
+            bind = sp.csr_matrix(
+                (np.ones(len(bi), dtype=np.float32), (enc.doc_of[bpos], np.arange(len(bi)))), shape=(n, len(bi))
+            )
+            sum_w = sum_w + bind @ tok_bi
+        sum_c = ind @ tok_chr
+        cue_tok = self.f.cue_tokens(enc)
+        cues = self.f.cue_matrix(enc, cue_tok)
+        logits = self.b + sum_w * inv_w[:, None] + sum_c * inv_c[:, None] + cues @ self.w_cue
+        return {
+            "logits": logits,
+            "cues": cues,
+            "cue_tok": cue_tok,
+            "inv_w": inv_w,
+            "inv_c": inv_c,
+            "tok_uni": tok_uni,
+            "tok_chr": tok_chr,
+            "tok_bi": tok_bi,
+            "bi_pos": bpos,
+        }
+
+    def logits(self, enc: Encoded) -> np.ndarray:
+        return self.parts(enc)["logits"]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def lexicon_paths() -> list[Path]:
+    from models.text import ABBREVIATIONS_PATH
+
+    return [ABBREVIATIONS_PATH, CUES_PATH]
