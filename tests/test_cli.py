@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -50,3 +51,35 @@ def test_queue_on_empty_store(tmp_path: Path) -> None:
     result = runner.invoke(app, ["queue"], env={"PANTAU_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 0, result.output
     assert "0 menunggu" in result.output
+
+
+def test_classify_command_labels_rows_and_rejects_bad_ones(tmp_path: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        '{"id": "1", "text": "Besok semua ke TPS ya, coblos nomor 2! Insya Allah dua periode", "platform": "x"}\n'
+        '{"id": "2", "text": "Kampanye cuci tangan pakai sabun di SD Negeri 3 berjalan meriah."}\n'
+        "{broken\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["classify", str(src), "-o", str(out)], env={"PANTAU_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert "2 labelled, 1 rejected" in result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["1", "2"]
+    assert rows[0]["platform"] == "x" and set(rows[0]["scores"]) == {
+        "endorsement",
+        "campaign",
+        "attack",
+        "symbol",
+        "political_neutral",
+        "non_political",
+    }
+    assert rows[0]["flagged"] is True and rows[1]["flagged"] is False
+    rejects = Path(str(out) + ".rejects.jsonl").read_text(encoding="utf-8")
+    assert '"line": 3' in rejects
+
+
+def test_classify_command_on_a_missing_file(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["classify", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl")])
+    assert result.exit_code == 2 and "does not exist" in result.output
