@@ -12,10 +12,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 
 from flows.crawl import CrawlResult, crawl
+from flows.health import run_alerts, send_alert
 from flows.load import LoadResult, load
 from models.predict import Classifier
 from pipeline.config import Settings
@@ -82,6 +84,12 @@ def _totals(results: list[LoadResult], queued: int) -> dict[str, Any]:
     }
 
 
+@task(name="alert", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def notify(url: str, payload: dict[str, Any]) -> int:
+    """Prefect task: POST the run's alerts to the operator's webhook (retried: it is I/O)."""
+    return send_alert(url, payload)
+
+
 @flow(name="pantau-nightly")
 def nightly(
     run_id: str | None = None, spiders: list[str] | None = None, overrides: dict[str, Any] | None = None
@@ -119,11 +127,19 @@ def nightly(
     totals = _totals(results, queued)
     status = "partial" if failures else "ok"
     store.finish_run(run_id, status, totals, "; ".join(failures))
+    alerts = run_alerts(store, settings, run_id)
+    if alerts:
+        logger.warning("run %s needs attention: %s", run_id, "; ".join(alerts))
+        if settings.alert_webhook_url:
+            notify.submit(
+                settings.alert_webhook_url, {"run_id": run_id, "status": status, "alerts": alerts, **totals}
+            ).wait()
     summary = {
         "run_id": run_id,
         "status": status,
         **totals,
         "pending": pending_count(store),
+        "alerts": alerts,
         "reject_reasons": dict(sum((r.reject_reasons for r in results), Counter()).most_common(10)),
     }
     if failures:

@@ -59,6 +59,16 @@ class Settings(BaseModel):
     concurrent_requests: int = Field(default=8, ge=1, description="Scrapy CONCURRENT_REQUESTS per spider.")
     download_delay_s: float = Field(default=1.0, ge=0, description="Scrapy DOWNLOAD_DELAY (AutoThrottle's start).")
     autothrottle: bool = Field(default=True, description="Scrapy AutoThrottle on or off.")
+    alert_webhook_url: str | None = Field(
+        default=None, description="URL that receives a JSON POST when a run fails or collects far less than usual."
+    )
+    alert_min_ratio: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Alert when a run fetches less than this share of the median of recent successful runs.",
+    )
+    alert_history_runs: int = Field(default=7, ge=1, description="How many recent runs make the 'usual' median.")
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,7 @@ import pytest
 from flows.nightly import nightly
 from pipeline.errors import CrawlError
 from pipeline.storage import Store
+from tests.flows.webhook import webhook_receiver
 from tests.spiders.helpers import BAD_DATASET, ReplayProcess, start_replay, write_watchlist
 
 DEMO = Path(__file__).resolve().parents[2] / "spiders" / "replay" / "data"
@@ -91,12 +92,14 @@ def test_demo_night_then_rerun_adds_nothing(prefect_harness: None, tmp_path: Pat
 def test_failed_spider_keeps_the_others_posts(
     prefect_harness: None, tmp_path: Path, demo_replay: ReplayProcess
 ) -> None:
-    with pytest.raises(CrawlError, match="partial"):
+    with webhook_receiver() as (hook, received), pytest.raises(CrawlError, match="partial"):
         nightly(
             run_id="night-f",
             spiders=["mastodon", "nosuchspider"],
-            overrides=_overrides(tmp_path, demo_replay, crawl_retries=1),
+            overrides=_overrides(tmp_path, demo_replay, crawl_retries=1, alert_webhook_url=hook),
         )
+    assert len(received) == 1 and received[0]["run_id"] == "night-f" and received[0]["status"] == "partial"
+    assert any("nosuchspider" in alert for alert in received[0]["alerts"])
     store = Store(tmp_path / "pantau.duckdb")
     assert store.query("SELECT count(*) AS n FROM posts")[0]["n"] == _expected_posts()
     run = store.query("SELECT status, detail FROM crawl_runs WHERE run_id = 'night-f'")[0]
