@@ -23,7 +23,8 @@ from models.predict import Classifier
 from pipeline.config import Settings
 from pipeline.errors import CrawlError
 from pipeline.review import pending_count, refresh_queue
-from pipeline.storage import Store
+from pipeline.secrets import local_secret
+from pipeline.storage import Store, publish_snapshot
 from pipeline.watchlist import read_watchlist
 
 
@@ -90,6 +91,15 @@ def notify(url: str, payload: dict[str, Any]) -> int:
     return send_alert(url, payload)
 
 
+@task(name="snapshot", cache_policy=NO_CACHE)
+def publish(settings: Settings) -> None:
+    """Prefect task: publish the analysts' snapshot so that their notebooks never touch the live store."""
+    store = Store(settings.database, settings.lock_timeout_s)
+    salt = local_secret(settings.data_dir, "pseudonym-salt")
+    info = publish_snapshot(store, settings.snapshot_path, settings.timezone, salt)
+    get_run_logger().info("snapshot published: %s (%.1f s)", info.path, info.seconds)
+
+
 @flow(name="pantau-nightly")
 def nightly(
     run_id: str | None = None, spiders: list[str] | None = None, overrides: dict[str, Any] | None = None
@@ -127,6 +137,8 @@ def nightly(
     totals = _totals(results, queued)
     status = "partial" if failures else "ok"
     store.finish_run(run_id, status, totals, "; ".join(failures))
+    if settings.snapshot_after_run:
+        publish(settings)
     alerts = run_alerts(store, settings, run_id)
     if alerts:
         logger.warning("run %s needs attention: %s", run_id, "; ".join(alerts))

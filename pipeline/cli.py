@@ -247,6 +247,57 @@ def demo(
     console.print(f"database: {settings.database} — run again: nothing is added twice.")
 
 
+@app.command()
+def snapshot() -> None:
+    """Publish the analysts' read-only snapshot (DuckDB file and Parquet) now."""
+    from pipeline.secrets import local_secret
+    from pipeline.storage import publish_snapshot
+
+    settings = _settings()
+    store = _store(settings)
+    with console.status("publishing the snapshot …"):
+        info = publish_snapshot(
+            store, settings.snapshot_path, settings.timezone, local_secret(settings.data_dir, "pseudonym-salt")
+        )
+    console.print(
+        f"snapshot {info.path} and {info.parquet_dir}/ ({info.tables.get('posts', 0)} posts) in {info.seconds:.1f} s"
+    )
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SQL statement, run read-only on the analyst snapshot.")],
+    out: Annotated[Path | None, typer.Option(help="Write the result to a .csv or .parquet file instead.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (the file gets all).")] = 50,
+) -> None:
+    """Query the analyst snapshot (never the live store): views such as flags_per_day, flags_by_region."""
+    import duckdb
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from pipeline.storage import query_snapshot
+
+    settings = _settings()
+    try:
+        table = query_snapshot(settings.snapshot_path / "pantau.duckdb", query)
+    except (FileNotFoundError, duckdb.Error) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if out is not None:
+        if out.suffix not in (".csv", ".parquet"):
+            console.print("[red]error:[/] --out must end in .csv or .parquet")
+            raise typer.Exit(2)
+        (pcsv.write_csv if out.suffix == ".csv" else pq.write_table)(table, out)
+        console.print(f"{table.num_rows} rows → {out}")
+        return
+    grid = Table(title=f"{table.num_rows} rows" + (f" (first {limit})" if table.num_rows > limit else ""))
+    for name in table.column_names:
+        grid.add_column(name, overflow="fold")
+    for row in table.slice(0, limit).to_pylist():
+        grid.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(grid)
+
+
 def cli_markdown() -> str:
     """The README's CLI reference, generated from the commands themselves."""
     group: Any = typer.main.get_command(app)

@@ -59,6 +59,10 @@ class Settings(BaseModel):
     concurrent_requests: int = Field(default=8, ge=1, description="Scrapy CONCURRENT_REQUESTS per spider.")
     download_delay_s: float = Field(default=1.0, ge=0, description="Scrapy DOWNLOAD_DELAY (AutoThrottle's start).")
     autothrottle: bool = Field(default=True, description="Scrapy AutoThrottle on or off.")
+    snapshot_dir: Path | None = Field(
+        default=None, description="Where the analysts' read-only snapshot is published; default `<data_dir>/snapshot`."
+    )
+    snapshot_after_run: bool = Field(default=True, description="Publish the analyst snapshot after every nightly run.")
     alert_webhook_url: str | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails or collects far less than usual."
     )
@@ -104,6 +108,10 @@ class Settings(BaseModel):
     @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.snapshot_dir if self.snapshot_dir is not None else self.data_dir / "snapshot"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -9,7 +9,9 @@ module's context managers.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ import pyarrow as pa
 from pipeline.errors import StoreLockedError
 from pipeline.migrations import apply_migrations
 from pipeline.schema import Post, Reject
+from pipeline.views import VIEWS
+from pipeline.views import render as render_view
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -345,6 +349,70 @@ class Store:
         with self.transaction() as con:
             for sql, params in statements:
                 con.execute(sql, list(params))
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    path: Path
+    parquet_dir: Path
+    tables: dict[str, int]
+    seconds: float
+
+
+def publish_snapshot(store: Store, dest: Path, tz: str, salt: str) -> SnapshotInfo:
+    """Publish a read-only copy for analysts: `dest/pantau.duckdb` (tables + the views of pipeline.views) and
+    `dest/parquet/<table>.parquet`. The live file is held only while it is copied; an analyst's open snapshot never
+    blocks a writer, and a new snapshot replaces the old one by rename, so an open one stays readable."""
+    started = time.monotonic()
+    dest.mkdir(parents=True, exist_ok=True)
+    token = f"{int(time.time() * 1000)}-{random.randrange(16**6):06x}"
+    staged_db, staged_parquet = dest / f".pantau-{token}.duckdb", dest / f".parquet-{token}"
+    staged_parquet.mkdir()
+    with store.connect() as con:
+        con.execute("CHECKPOINT")  # with our lock held and the WAL folded in, the file on disk is consistent
+        shutil.copyfile(store.path, staged_db)
+    snap = duckdb.connect(str(staged_db))
+    try:
+        tables = _analyst_tables(snap)
+        for name, (_, sql) in VIEWS.items():
+            snap.execute(f"CREATE OR REPLACE VIEW {name} AS {render_view(sql, tz, salt)}")
+        for table in tables:
+            snap.execute(f"COPY {table} TO '{staged_parquet / table}.parquet' (FORMAT parquet, COMPRESSION zstd)")
+        snap.execute("CHECKPOINT")
+    finally:
+        snap.close()
+    os.replace(staged_db, dest / "pantau.duckdb")
+    _swap_dir(staged_parquet, dest / "parquet")
+    return SnapshotInfo(dest / "pantau.duckdb", dest / "parquet", tables, time.monotonic() - started)
+
+
+def _analyst_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT internal").fetchall()]
+    return {n: int(con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0]) for n in sorted(names)}  # type: ignore[index]
+
+
+def _swap_dir(staged: Path, final: Path) -> None:
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    staged.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def query_snapshot(path: Path, sql: str) -> pa.Table:
+    """Run an analyst's query on a snapshot, read-only and without access to other files (no ATTACH of the live
+    store, which would block its writer)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no snapshot at {path}; run `pantau snapshot` first")
+    con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    try:
+        relation = con.sql(sql)
+        return relation.to_arrow_table() if relation is not None else pa.table({})
+    finally:
+        con.close()
 
 
 def _id_key(platform_id: str) -> tuple[int, str]:

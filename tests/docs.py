@@ -7,9 +7,18 @@ from pathlib import Path
 
 from pipeline.cli import cli_markdown
 from pipeline.config import settings_markdown
+from pipeline.views import VIEWS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = {"settings": settings_markdown, "cli": cli_markdown}
+
+
+def views_markdown() -> str:
+    rows = ["| view | what it answers |", "| --- | --- |"]
+    rows += [f"| `{name}` | {about} |" for name, (about, _) in VIEWS.items()]
+    return "\n".join(rows) + "\n"
+
+
+BLOCKS = {"settings": settings_markdown, "cli": cli_markdown, "views": views_markdown}
 
 
 def render(text: str) -> str:

@@ -1,0 +1,82 @@
+"""The analysts' views: named SQL over the store, created in every published snapshot (never in the live file).
+
+Each view answers one "where and how much" question. `*_pseudo` views replace handles, names and texts with
+stable pseudonyms for analysts who do not need to see people (UU 27/2022: data minimisation).
+Times are bucketed by day in the operator's time zone (the `$tz` placeholder).
+"""
+
+from __future__ import annotations
+
+# name -> (what it answers, SQL body). Order matters: later views may read earlier ones.
+VIEWS: dict[str, tuple[str, str]] = {
+    "post_facts": (
+        "one row per post with its latest prediction, author, and watchlist region and agency",
+        """
+        SELECT p.platform, p.platform_post_id, p.author_handle, p.posted_at,
+               CAST(timezone('$tz', p.posted_at) AS DATE) AS day,
+               pr.label, pr.flag_score, coalesce(pr.flagged, false) AS flagged, pr.model_version,
+               coalesce(w.region_code, '') AS region_code, coalesce(w.region_name, '') AS region_name,
+               coalesce(w.agency, '') AS agency, w.handle IS NOT NULL AS on_watchlist
+        FROM posts p
+        LEFT JOIN (
+            SELECT * FROM predictions
+            QUALIFY row_number() OVER (PARTITION BY platform, platform_post_id ORDER BY predicted_at DESC) = 1
+        ) pr ON pr.platform = p.platform AND pr.platform_post_id = p.platform_post_id
+            AND pr.text_sha256 = p.text_sha256
+        LEFT JOIN (SELECT * FROM watchlist WHERE kind = 'account') w
+            ON w.platform = p.platform AND lower(w.handle) = lower(p.author_handle)
+        """,
+    ),
+    "flags_per_day": (
+        "flagged posts per day, platform and label",
+        """
+        SELECT day, platform, label, count(*) AS flagged
+        FROM post_facts WHERE flagged GROUP BY ALL ORDER BY day, platform, label
+        """,
+    ),
+    "flags_by_region": (
+        "posts and flagged posts per region and agency of the watchlist (unlisted authors under an empty region)",
+        """
+        SELECT region_code, region_name, agency, count(*) AS posts, count(*) FILTER (WHERE flagged) AS flagged,
+               round(count(*) FILTER (WHERE flagged) / count(*), 4) AS flagged_share
+        FROM post_facts GROUP BY ALL ORDER BY flagged DESC, posts DESC
+        """,
+    ),
+    "review_backlog": (
+        "review items per status and label, with the oldest pending item's age in days",
+        """
+        SELECT r.status, r.label, count(*) AS items,
+               max(date_diff('day', r.queued_at, now())) AS oldest_days
+        FROM review_items r GROUP BY ALL ORDER BY r.status, items DESC
+        """,
+    ),
+    "reviewer_throughput": (
+        "decisions per reviewer, day and decision",
+        """
+        SELECT reviewer, CAST(timezone('$tz', decided_at) AS DATE) AS day, decision, count(*) AS decisions
+        FROM review_decisions GROUP BY ALL ORDER BY day, reviewer, decision
+        """,
+    ),
+    "post_facts_pseudo": (
+        "post_facts with the author's handle replaced by a stable pseudonym",
+        """
+        SELECT * REPLACE ('akun-' || left(sha256('$salt' || author_handle), 12) AS author_handle)
+        FROM post_facts
+        """,
+    ),
+    "posts_pseudo": (
+        "posts without handles, names, texts, URLs or payloads: keys, times, counts and hashes only",
+        """
+        SELECT platform, platform_post_id, 'akun-' || left(sha256('$salt' || author_handle), 12) AS author,
+               language, posted_at, replies, reposts, likes, quotes, views, text_sha256, raw_sha256
+        FROM posts
+        """,
+    ),
+}
+
+
+def render(sql: str, tz: str, salt: str) -> str:
+    """Fill the placeholders; both values come from settings, never from a user's query."""
+    if "'" in tz or "'" in salt:
+        raise ValueError("time zone and salt must not contain quotes")
+    return sql.replace("$tz", tz).replace("$salt", salt)
