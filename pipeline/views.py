@@ -60,14 +60,14 @@ VIEWS: dict[str, tuple[str, str]] = {
     "post_facts_pseudo": (
         "post_facts with the author's handle replaced by a stable pseudonym",
         """
-        SELECT * REPLACE ('akun-' || left(sha256('$salt' || author_handle), 12) AS author_handle)
+        SELECT * REPLACE ('akun-' || left(md5('$salt' || author_handle), 12) AS author_handle)
         FROM post_facts
         """,
     ),
     "posts_pseudo": (
         "posts without handles, names, texts, URLs or payloads: keys, times, counts and hashes only",
         """
-        SELECT platform, platform_post_id, 'akun-' || left(sha256('$salt' || author_handle), 12) AS author,
+        SELECT platform, platform_post_id, 'akun-' || left(md5('$salt' || author_handle), 12) AS author,
                language, posted_at, replies, reposts, likes, quotes, views, text_sha256, raw_sha256
         FROM posts
         """,

@@ -17,6 +17,7 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
     "parse": ("tests.benchmarks.crawl:bench_parse", ["20000"]),
     "classify": ("tests.benchmarks.classify:bench", ["20000"]),
     "nightly": ("tests.benchmarks.crawl:bench_nightly", ["100000"]),
+    "snapshot": ("tests.benchmarks.analysis:bench_snapshot", ["1000000"]),
 }
 
 
