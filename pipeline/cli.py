@@ -5,6 +5,7 @@ Heavy imports (Prefect, scikit-learn, Scrapy) happen inside the commands that ne
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -88,19 +89,50 @@ def crawl(
     spiders: Annotated[list[str] | None, typer.Argument(help="Spiders to run (default: PANTAU_SPIDERS).")] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id naming the landing files.")] = None,
 ) -> None:
-    """Run spiders to landing files only (no load); prints where each wrote."""
+    """Run spiders to landing files only (no load); prints where each wrote and every target's result."""
     from flows.crawl import build_targets, landing_paths, run_spider
     from flows.nightly import new_run_id
 
     settings = _settings()
     store = _store(settings)
     run_id = run_id or new_run_id()
+    failed = 0
     for name in spiders or settings.spiders:
-        with console.status(f"crawling {name} …"):
-            result = run_spider(settings, name, run_id, build_targets(store, name))
+        try:
+            with console.status(f"crawling {name} …"):
+                result = run_spider(settings, name, run_id, build_targets(store, name))
+        except PantauError as exc:  # one spider's failure does not hide the others' results
+            console.print(f"[red]{name} failed:[/] {exc}")
+            failed += 1
+            continue
         paths = landing_paths(settings, name, run_id)
         lines = sum(1 for _ in paths["posts"].open("rb")) if paths["posts"].exists() else 0
         console.print(f"{name}: {lines} posts in {result.seconds:.1f} s → {paths['posts']}")
+        _print_target_results(settings, name, run_id)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_target_results(settings: Settings, spider: str, run_id: str) -> None:
+    from collections import Counter
+
+    from flows.crawl import target_results
+
+    results = target_results(settings, spider, run_id)
+    if not results:
+        console.print("  no targets: add rows for this platform to the watchlist")
+        return
+    table = Table(title=f"{spider}: per target")
+    for col in ("target", "result", "new posts", "skipped", "rejected", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        colour = "green" if r.status == "ok" else "yellow" if r.status in ("rate_limited", "disabled") else "red"
+        reasons = "; ".join(f"{n}× {reason}" for reason, n in r.reasons.items())
+        detail = r.detail + (f" — rejected: {reasons}" if reasons else "")
+        table.add_row(r.target, f"[{colour}]{r.status}[/]", str(r.posts), str(r.skipped), str(r.rejected), detail)
+    console.print(table)
+    counts = Counter(r.status.replace("_", " ") for r in results)
+    console.print("  " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
 
 
 @app.command()
@@ -248,6 +280,37 @@ def demo(
 
 
 @app.command()
+def schedule(
+    server: Annotated[bool, typer.Option(help="Start a Prefect server on loopback (else use PREFECT_API_URL).")] = True,
+) -> None:
+    """Run the nightly schedule: a Prefect server (SQLite) and the served deployment, until Ctrl-C."""
+    settings = _settings()
+    # the server's SQLite database and the runner's state live with the rest of pantau's data
+    os.environ.setdefault("PREFECT_HOME", str((settings.data_dir / "prefect").resolve()))
+    proc = None
+    if server and not os.environ.get("PREFECT_API_URL"):
+        from flows.server import start_server
+
+        with console.status("starting the Prefect server …"):
+            proc = start_server(settings, settings.data_dir / "prefect-server.log")
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{settings.prefect_port}/api"
+    elif not os.environ.get("PREFECT_API_URL"):
+        console.print("[red]error:[/] a schedule needs a Prefect server: set PREFECT_API_URL or drop --no-server")
+        raise typer.Exit(2)
+    console.print(
+        f"nightly runs at '{settings.schedule_cron}' ({settings.timezone}); API {os.environ['PREFECT_API_URL']}"
+    )
+    try:
+        from flows.schedule import serve_nightly
+
+        serve_nightly(settings)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@app.command()
 def snapshot() -> None:
     """Publish the analysts' read-only snapshot (DuckDB file and Parquet) now."""
     from pipeline.secrets import local_secret
@@ -325,6 +388,10 @@ def show_settings(
         return
     for name, value in _settings().model_dump().items():
         console.print(f"PANTAU_{name.upper()}={value}")
+
+
+# the workspace's commands (serve, user add), loaded by name: the layer contract keeps the two faces independent
+importlib.import_module("pipeline.web.commands").register(app)
 
 
 def quiet_prefect_environment() -> None:

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipeline.errors import ConfigError
 
 ENV_PREFIX = "PANTAU_"
+# Credentials of the platforms' APIs (the handle travels with its password): passed to spiders through the
+# environment only.
+SECRET_FIELDS = ("bluesky_handle", "bluesky_app_password", "x_bearer_token", "youtube_api_key")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -59,10 +62,33 @@ class Settings(BaseModel):
     concurrent_requests: int = Field(default=8, ge=1, description="Scrapy CONCURRENT_REQUESTS per spider.")
     download_delay_s: float = Field(default=1.0, ge=0, description="Scrapy DOWNLOAD_DELAY (AutoThrottle's start).")
     autothrottle: bool = Field(default=True, description="Scrapy AutoThrottle on or off.")
+    bluesky_handle: str | None = Field(
+        default=None,
+        description="Bluesky account that opens a session for keyword/hashtag search (none: search disabled).",
+    )
+    bluesky_app_password: SecretStr | None = Field(
+        default=None,
+        description="App password of that account (a secret: environment only, never logged; none: search disabled).",
+    )
+    x_bearer_token: SecretStr | None = Field(
+        default=None, description="X API v2 bearer token (a secret; none: the x spider is disabled)."
+    )
+    youtube_api_key: SecretStr | None = Field(
+        default=None, description="YouTube Data API v3 key (a secret; none: the youtube spider is disabled)."
+    )
+    recheck_days: int = Field(
+        default=14, ge=0, description="Days after first capture during which flagged posts are fetched again."
+    )
     snapshot_dir: Path | None = Field(
         default=None, description="Where the analysts' read-only snapshot is published; default `<data_dir>/snapshot`."
     )
     snapshot_after_run: bool = Field(default=True, description="Publish the analyst snapshot after every nightly run.")
+    schedule_cron: str = Field(
+        default="0 1 * * *", description="When the nightly run starts (cron, in PANTAU_TIMEZONE): 01:00 by default."
+    )
+    prefect_port: int = Field(
+        default=4200, ge=1, le=65535, description="Port of the Prefect server `pantau schedule` starts."
+    )
     alert_webhook_url: str | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails or collects far less than usual."
     )
@@ -73,6 +99,33 @@ class Settings(BaseModel):
         description="Alert when a run fetches less than this share of the median of recent successful runs.",
     )
     alert_history_runs: int = Field(default=7, ge=1, description="How many recent runs make the 'usual' median.")
+    serve_host: str = Field(default="127.0.0.1", description="Address `pantau serve` listens on (loopback by default).")
+    serve_port: int = Field(default=8000, ge=1, le=65535, description="Port `pantau serve` listens on.")
+    session_secret_file: Path | None = Field(
+        default=None,
+        description="Key that signs session cookies; default `<data_dir>/web-session.key`, made on first use (0600).",
+    )
+    session_hours: float = Field(default=8.0, gt=0, description="How long a review workspace sign-in lasts.")
+    cookie_secure: bool = Field(
+        default=False, description="Send the session cookie over HTTPS only; turn on behind a TLS proxy."
+    )
+    lease_minutes: float = Field(
+        default=15.0, gt=0, description="How long a reviewer holds an opened item before another may take it."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed sign-ins per account (4x per client address) before sign-in pauses."
+    )
+    login_window_minutes: float = Field(
+        default=15.0, gt=0, description="Window over which failed sign-ins count, and how long the pause lasts."
+    )
+    web_db_max_hold_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest stretch the busy web server keeps the DuckDB file open before letting other processes in.",
+    )
+    web_db_gap_s: float = Field(
+        default=0.3, ge=0, description="How long the web server then leaves the DuckDB file closed."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -106,6 +159,10 @@ class Settings(BaseModel):
         return self.db_path if self.db_path is not None else self.data_dir / "pantau.duckdb"
 
     @property
+    def session_secret_path(self) -> Path:
+        return self.session_secret_file if self.session_secret_file is not None else self.data_dir / "web-session.key"
+
+    @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
@@ -119,6 +176,15 @@ class Settings(BaseModel):
 
     def full_user_agent(self) -> str:
         return f"{self.user_agent} contact: {self.operator_contact}"
+
+    def secret_environment(self) -> dict[str, str]:
+        """The secrets that are set, as PANTAU_* variables: how a spider subprocess receives them (never argv)."""
+        secrets = {name: getattr(self, name) for name in SECRET_FIELDS}
+        return {
+            ENV_PREFIX + name.upper(): value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in secrets.items()
+            if value
+        }
 
 
 def settings_markdown() -> str:
