@@ -311,6 +311,29 @@ def schedule(
 
 
 @app.command()
+def purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be purged.")] = False,
+) -> None:
+    """Purge texts and payloads of posts dismissed more than PANTAU_RETENTION_DAYS ago (confirmed cases are kept)."""
+    from pipeline.retention import due_for_purge
+    from pipeline.retention import purge as run_purge
+
+    settings = _settings()
+    store = _store(settings)
+    due = due_for_purge(store, settings.retention_days)
+    table = Table(title=f"{len(due)} unggahan yang ditolak > {settings.retention_days} hari (posts due for purge)")
+    for col in ("platform", "platform_post_id", "author_handle", "last_decided_at"):
+        table.add_column(col)
+    for row in due[:30]:
+        table.add_row(row["platform"], row["platform_post_id"], row["author_handle"], str(row["last_decided_at"]))
+    console.print(table)
+    if dry_run:
+        console.print("dry run: nothing was changed")
+        return
+    console.print(f"purged {run_purge(store, settings.retention_days, actor='cli')} posts")
+
+
+@app.command()
 def snapshot() -> None:
     """Publish the analysts' read-only snapshot (DuckDB file and Parquet) now."""
     from pipeline.secrets import local_secret

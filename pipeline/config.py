@@ -89,6 +89,9 @@ class Settings(BaseModel):
     prefect_port: int = Field(
         default=4200, ge=1, le=65535, description="Port of the Prefect server `pantau schedule` starts."
     )
+    retention_days: int = Field(
+        default=90, ge=1, description="Days after a reviewer's dismissal before the post's text and payload are purged."
+    )
     alert_webhook_url: str | None = Field(
         default=None, description="URL that receives a JSON POST when a run fails or collects far less than usual."
     )

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from pipeline.cli import app
 
 runner = CliRunner()
-COMMANDS = ["init", "replay", "crawl", "classify", "run", "queue", "runs", "demo", "settings", "snapshot", "sql", "schedule"]
+COMMANDS = ["init", "replay", "crawl", "classify", "run", "queue", "runs", "demo", "settings", "snapshot", "sql", "schedule", "purge"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
