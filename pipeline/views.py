@@ -57,6 +57,47 @@ VIEWS: dict[str, tuple[str, str]] = {
         FROM review_decisions GROUP BY ALL ORDER BY day, reviewer, decision
         """,
     ),
+    "confirmed_violations": (
+        "confirmed violations per region, behaviour category and SKB 2022 item (from the confirming decisions)",
+        """
+        SELECT f.region_code, f.region_name, coalesce(d.category, '') AS category,
+               coalesce(d.skb_item, '') AS skb_item, count(DISTINCT r.platform || ':' || r.platform_post_id) AS items
+        FROM review_items r
+        JOIN post_facts f USING (platform, platform_post_id)
+        LEFT JOIN (
+            SELECT * FROM review_decisions WHERE decision = 'violation'
+            QUALIFY row_number() OVER (PARTITION BY platform, platform_post_id ORDER BY decided_at DESC) = 1
+        ) d USING (platform, platform_post_id)
+        WHERE r.status = 'confirmed' GROUP BY ALL ORDER BY items DESC
+        """,
+    ),
+    "model_precision": (
+        "per label the model gave: items reviewers finished, how many were confirmed, and the precision",
+        """
+        SELECT label, count(*) AS decided, count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+               round(count(*) FILTER (WHERE status = 'confirmed') / count(*), 4) AS precision
+        FROM review_items WHERE status IN ('confirmed', 'dismissed') GROUP BY ALL ORDER BY label
+        """,
+    ),
+    "reviewer_agreement": (
+        "Cohen's kappa between the first two reviewers of every double-reviewed item",
+        """
+        WITH pairs AS (
+            SELECT platform, platform_post_id, list(decision ORDER BY decided_at)[1] AS a,
+                   list(decision ORDER BY decided_at)[2] AS b
+            FROM review_decisions GROUP BY ALL HAVING count(DISTINCT reviewer) >= 2
+        ), n AS (SELECT count(*)::DOUBLE AS n FROM pairs),
+        observed AS (SELECT avg(CASE WHEN a = b THEN 1.0 ELSE 0.0 END) AS po FROM pairs),
+        marginals AS (
+            SELECT d, count(*) FILTER (WHERE side = 'a') AS na, count(*) FILTER (WHERE side = 'b') AS nb
+            FROM (SELECT a AS d, 'a' AS side FROM pairs UNION ALL SELECT b, 'b' FROM pairs) GROUP BY d
+        ), expected AS (SELECT sum(na * nb) / (SELECT n * n FROM n) AS pe FROM marginals)
+        SELECT (SELECT n FROM n)::BIGINT AS double_reviewed, round(po, 4) AS observed_agreement,
+               round(pe, 4) AS expected_agreement,
+               CASE WHEN pe = 1 THEN 1.0 ELSE round((po - pe) / (1 - pe), 4) END AS cohen_kappa
+        FROM observed, expected
+        """,
+    ),
     "post_facts_pseudo": (
         "post_facts with the author's handle replaced by a stable pseudonym",
         """

@@ -96,3 +96,36 @@ def test_an_open_notebook_never_blocks_the_writer(store: Store, tmp_path: Path) 
         analyst.kill()
     assert out.strip() == "5"  # the analyst's open snapshot stayed whole
     assert query_snapshot(snap / "pantau.duckdb", "SELECT count(*) AS n FROM posts").column("n").to_pylist() == [12]
+
+
+def test_review_views_compute_precision_and_kappa(store: Store, tmp_path: Path) -> None:
+    _load(store, range(4), "r1")
+    pairs = [
+        ("violation", "violation"),
+        ("violation", "not_violation"),
+        ("not_violation", "not_violation"),
+        ("violation", "violation"),
+    ]
+    statuses = ["confirmed", "disputed", "dismissed", "confirmed"]
+    ids = [r["platform_post_id"] for r in store.query("SELECT platform_post_id FROM posts ORDER BY 1")]
+    with store.transaction() as con:
+        for pid, (a, b), status in zip(ids, pairs, statuses, strict=True):
+            con.execute(
+                "INSERT INTO review_items VALUES ('mastodon', ?, ?, 0.5, 'endorsement', 0.9, 'v', true, "
+                "now(), now(), 'r1')",
+                [pid, status],
+            )
+            for offset, (reviewer, decision) in enumerate((("rina", a), ("budi", b))):
+                con.execute(
+                    "INSERT INTO review_decisions (platform, platform_post_id, reviewer, decision, category, skb_item,"
+                    " note, decided_at) VALUES ('mastodon', ?, ?, ?, 'endorsement', '6', '', now() + to_seconds(?))",
+                    [pid, reviewer, decision, offset],
+                )
+    info = publish_snapshot(store, tmp_path / "snap", "Asia/Jakarta", "garam")
+    kappa = query_snapshot(info.path, "SELECT * FROM reviewer_agreement").to_pylist()
+    # observed 3/4; marginals a: 3 violation, 1 not; b: 2 and 2 -> expected 8/16; kappa (0.75 - 0.5) / 0.5
+    assert kappa == [{"double_reviewed": 4, "observed_agreement": 0.75, "expected_agreement": 0.5, "cohen_kappa": 0.5}]
+    precision = query_snapshot(info.path, "SELECT * FROM model_precision").to_pylist()
+    assert precision == [{"label": "endorsement", "decided": 3, "confirmed": 2, "precision": 0.6667}]
+    confirmed = query_snapshot(info.path, "SELECT category, skb_item, items FROM confirmed_violations").to_pylist()
+    assert confirmed == [{"category": "endorsement", "skb_item": "6", "items": 2}]
