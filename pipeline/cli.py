@@ -5,7 +5,6 @@ Heavy imports (Prefect, scikit-learn, Scrapy) happen inside the commands that ne
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -411,10 +410,6 @@ def show_settings(
         return
     for name, value in _settings().model_dump().items():
         console.print(f"PANTAU_{name.upper()}={value}")
-
-
-# the workspace's commands (serve, user add), loaded by name: the layer contract keeps the two faces independent
-importlib.import_module("pipeline.web.commands").register(app)
 
 
 def quiet_prefect_environment() -> None:
