@@ -6,12 +6,31 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from pipeline.cli import app
 
 runner = CliRunner()
-COMMANDS = ["init", "replay", "crawl", "classify", "run", "queue", "runs", "demo", "settings", "snapshot", "sql", "schedule", "purge"]
+COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+REQUIRED = {
+    "init",
+    "replay",
+    "crawl",
+    "classify",
+    "run",
+    "queue",
+    "runs",
+    "demo",
+    "snapshot",
+    "sql",
+    "schedule",
+    "purge",
+}
+
+
+def test_the_documented_commands_exist() -> None:
+    assert REQUIRED <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

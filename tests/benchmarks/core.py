@@ -66,7 +66,7 @@ def bench_validate(n: int = 100_000) -> dict[str, Any]:
     return {"stage": "validate landing lines → Post", "n": len(posts), "seconds": seconds, "rate": n / seconds}
 
 
-def bench_load(n: int = 100_000, batch: int = 5000) -> dict[str, Any]:
+def bench_load(n: int = 100_000, batch: int = 5_000) -> dict[str, Any]:
     posts = [Post.model_validate_json(line) for line in landing_lines(n)]
     shas = [sha256_text(p.text) for p in posts]
     with tempfile.TemporaryDirectory() as tmp:
