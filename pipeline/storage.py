@@ -28,6 +28,7 @@ from pipeline.migrations import apply_migrations
 from pipeline.schema import Post, Reject
 from pipeline.views import VIEWS
 from pipeline.views import render as render_view
+from pipeline.watchlist import COLUMNS as WATCHLIST_COLUMNS
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -152,18 +153,7 @@ class Store:
 
     def replace_watchlist(self, rows: Sequence[dict[str, Any]], actor: str = "pipeline") -> int:
         now = _now()
-        cols = [
-            "kind",
-            "platform",
-            "handle",
-            "name",
-            "agency",
-            "region_code",
-            "region_name",
-            "nip",
-            "identified_by",
-            "enabled",
-        ]
+        cols = WATCHLIST_COLUMNS
         table = pa.Table.from_pylist([{c: r[c] for c in cols} | {"updated_at": now} for r in rows])
         with self.transaction() as con:
             con.register("incoming", table)
