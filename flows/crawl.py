@@ -10,8 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from prefect.runtime import task_run
 from pipeline.config import PROJECT_ROOT, Settings
 from pipeline.errors import CrawlError
 from pipeline.storage import Store
+from pipeline.targets import recheck_targets, watch_targets
 
 
 @dataclass(frozen=True)
@@ -39,42 +40,23 @@ def landing_paths(settings: Settings, spider: str, run_id: str) -> dict[str, Pat
         "posts": base / f"{run_id}.jsonl",
         "rejects": base / f"{run_id}.rejects.jsonl",
         "targets": base / f"{run_id}.targets.jsonl",
+        "deletions": base / f"{run_id}.deletions.jsonl",
         "input": base / f"{run_id}.input.json",
         "log": base / f"{run_id}.log",
     }
 
 
-def _default_instance(accounts: list[dict[str, Any]]) -> str | None:
-    instances = Counter(row["handle"].split("@", 1)[1].lower() for row in accounts)
-    return instances.most_common(1)[0][0] if instances else None
-
-
-def build_targets(store: Store, spider: str) -> list[dict[str, Any]]:
-    """The spider's targets from the enabled watchlist rows of its platform, with each target's cursor."""
-    rows = [r for r in store.watchlist(enabled_only=True) if r["platform"] == spider]
-    cursors = store.cursors(spider)
-    accounts = [r for r in rows if r["kind"] == "account"]
-    default_instance = _default_instance(accounts)
-    targets = []
-    for row in rows:
-        value, _, instance = row["handle"].lstrip("#@").partition("@")
-        if row["kind"] == "account":
-            target = {
-                "target": f"account:{row['handle'].lower()}",
-                "kind": "account",
-                "value": row["handle"].lower(),
-                "instance": instance.lower(),
-            }
-        else:
-            instance = instance or default_instance or ""
-            target = {
-                "target": f"tag:{value.lower()}@{instance}",
-                "kind": "hashtag",
-                "value": value.lower(),
-                "instance": instance.lower(),
-            }
+def build_targets(store: Store, spider: str, recheck_days: int = 0) -> list[dict[str, Any]]:
+    """The spider's targets from the enabled watchlist rows of its platform, with each target's cursor and state;
+    with recheck_days, also the flagged posts first captured within that many days, to be fetched again."""
+    cursors, state = store.cursors(spider), store.target_state(spider)
+    targets = watch_targets(store.watchlist(enabled_only=True), spider)
+    for target in targets:
         target["since_id"] = cursors.get(target["target"])
-        targets.append(target)
+        target.update(state.get(target["target"], {}))  # where a cut-off run stopped, the feed's validators
+    if recheck_days > 0:
+        since = datetime.now(UTC) - timedelta(days=recheck_days)
+        targets += [{**t, "since_id": None} for t in recheck_targets(spider, store.recheck_posts(spider, since))]
     return targets
 
 
@@ -113,7 +95,13 @@ def run_spider(settings: Settings, spider: str, run_id: str, targets: list[dict[
     paths = landing_paths(settings, spider, run_id)
     paths["input"].parent.mkdir(parents=True, exist_ok=True)
     paths["input"].write_text(json.dumps(targets, ensure_ascii=False, indent=1), encoding="utf-8")
-    env = {**os.environ, "SCRAPY_SETTINGS_MODULE": "spiders.settings", "PYTHONPATH": str(PROJECT_ROOT)}
+    # Secrets travel in the environment only: a command line is visible to every user of the machine.
+    env = {
+        **os.environ,
+        **settings.secret_environment(),
+        "SCRAPY_SETTINGS_MODULE": "spiders.settings",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
     started = time.monotonic()
     with paths["log"].open("ab") as log:
         try:
@@ -136,8 +124,64 @@ def run_spider(settings: Settings, spider: str, run_id: str, targets: list[dict[
 @task(name="crawl", cache_policy=NO_CACHE, retry_delay_seconds=2)
 def crawl(settings: Settings, spider: str, run_id: str) -> CrawlResult:
     """Prefect task: build targets from the store, then crawl. Retried on failure (set by the flow)."""
-    targets = build_targets(Store(settings.database, settings.lock_timeout_s), spider)
+    targets = build_targets(Store(settings.database, settings.lock_timeout_s), spider, settings.recheck_days)
     attempt = task_run.get_run_count() or 1
     get_run_logger().info("crawling %s: %d targets (attempt %d)", spider, len(targets), attempt)
     result = run_spider(settings, spider, run_id, targets)
     return CrawlResult(result.spider, result.landing, result.seconds, result.targets, attempt)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """How one target of a crawl ended, read back from the landing files (what `pantau crawl` prints)."""
+
+    target: str
+    status: str  # a TargetStatus, or "unfinished" when the spider stopped before the target's paging ended
+    posts: int = 0  # posts newer than the target's cursor
+    skipped: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+
+def target_results(settings: Settings, spider: str, run_id: str) -> list[TargetResult]:
+    """One result per target the spider was given (from `<run_id>.input.json` and `.targets.jsonl`)."""
+    paths = landing_paths(settings, spider, run_id)
+    rows: dict[str, TargetResult] = {}
+    if paths["targets"].exists():
+        for number, line in enumerate(paths["targets"].read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            result = _target_result(line, number)
+            rows[result.target] = result
+    asked = _asked_targets(paths["input"])
+    unfinished = [
+        TargetResult(name, "unfinished", detail="the crawl stopped before this target's paging ended; no cursor move")
+        for name in asked
+        if name not in rows
+    ]
+    return list(rows.values()) + unfinished
+
+
+def _target_result(line: str, number: int) -> TargetResult:
+    try:
+        row = json.loads(line)
+        return TargetResult(
+            target=str(row["target"]),
+            status=str(row["status"]),
+            posts=int(row.get("fetched") or 0),
+            skipped=int(row.get("skipped") or 0),
+            rejected=int(row.get("rejected") or 0),
+            reasons={str(k): int(v) for k, v in (row.get("reasons") or {}).items()},
+            detail=str(row.get("detail") or ""),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return TargetResult(f"(targets line {number})", "error", detail=f"unreadable targets row: {exc}")
+
+
+def _asked_targets(path: Path) -> list[str]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e["target"] for e in entries if isinstance(e, dict) and isinstance(e.get("target"), str)]

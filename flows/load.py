@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 from prefect import get_run_logger, task
@@ -120,6 +121,20 @@ def _targets(path: Path) -> tuple[dict[str, str], int, list[str]]:
     return newest, ok, failed
 
 
+def _target_rows(path: Path, key: str = "target") -> list[dict[str, Any]]:
+    """The readable rows of a targets file (what each finished target left: resume point, feed validators) or of
+    a deletions file (flagged posts a re-fetch found gone); a line cut off by a killed spider is skipped."""
+    rows = []
+    for _, line in _lines(path):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a targets line is reported by _targets; a deletion is noticed again next run
+        if isinstance(row, dict) and isinstance(row.get(key), str):
+            rows.append(row)
+    return rows
+
+
 def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classifier) -> LoadResult:
     """Load everything one spider landed for this run. Each batch is one transaction."""
     started = time.monotonic()
@@ -136,6 +151,8 @@ def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classi
         result.fetched += read
     newest, result.targets_ok, result.targets_failed = _targets(paths["targets"])
     store.advance_cursors(spider, run_id, newest)
+    store.save_target_state(spider, run_id, _target_rows(paths["targets"]))
+    store.record_deletions(run_id, _target_rows(paths["deletions"], key="platform_post_id"))
     result.seconds = time.monotonic() - started
     return result
 

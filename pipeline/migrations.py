@@ -169,6 +169,94 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_review_workspace",
+        """
+        CREATE TABLE users (
+            username VARCHAR PRIMARY KEY,
+            password_hash VARCHAR NOT NULL,
+            role VARCHAR NOT NULL,
+            enabled BOOLEAN NOT NULL,
+            sessions_after TIMESTAMPTZ NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            created_by VARCHAR NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE SEQUENCE login_attempts_seq;
+        CREATE TABLE login_attempts (
+            attempt_id BIGINT PRIMARY KEY DEFAULT nextval('login_attempts_seq'),
+            attempted_at TIMESTAMPTZ NOT NULL,
+            username VARCHAR NOT NULL,
+            client VARCHAR NOT NULL,
+            succeeded BOOLEAN NOT NULL
+        );
+        CREATE TABLE review_leases (
+            platform VARCHAR NOT NULL,
+            platform_post_id VARCHAR NOT NULL,
+            holder VARCHAR NOT NULL,
+            taken_at TIMESTAMPTZ NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (platform, platform_post_id)
+        );
+        CREATE TABLE review_queue (
+            platform VARCHAR NOT NULL,
+            platform_post_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            priority DOUBLE NOT NULL,
+            label VARCHAR NOT NULL,
+            flag_score DOUBLE NOT NULL,
+            on_watchlist BOOLEAN NOT NULL,
+            author_platform_id VARCHAR NOT NULL,
+            author_handle VARCHAR NOT NULL,
+            posted_at TIMESTAMPTZ NOT NULL,
+            excerpt VARCHAR NOT NULL,
+            text_sha256 VARCHAR NOT NULL,
+            item_updated_at TIMESTAMPTZ NOT NULL,
+            synced_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (platform, platform_post_id)
+        );
+        ALTER TABLE review_decisions ADD COLUMN role VARCHAR;
+        ALTER TABLE review_decisions ADD COLUMN status_before VARCHAR;
+        ALTER TABLE review_decisions ADD COLUMN status_after VARCHAR;
+        ALTER TABLE review_decisions ADD COLUMN dismiss_reason VARCHAR;
+        ALTER TABLE review_decisions ADD COLUMN text_sha256 VARCHAR;
+        CREATE INDEX posts_post_id_idx ON posts (platform_post_id);
+        CREATE INDEX predictions_post_id_idx ON predictions (platform_post_id);
+        CREATE INDEX review_items_post_id_idx ON review_items (platform_post_id);
+        CREATE INDEX review_queue_post_id_idx ON review_queue (platform_post_id);
+        CREATE INDEX review_decisions_post_id_idx ON review_decisions (platform_post_id);
+        CREATE INDEX review_queue_author_idx ON review_queue (author_platform_id);
+        CREATE INDEX post_versions_post_id_idx ON post_versions (platform_post_id);
+        CREATE INDEX authors_platform_id_idx ON authors (platform_id);
+        """,
+    ),
+    (
+        "0003_sources",
+        """
+        CREATE TABLE crawl_target_state (
+            source VARCHAR NOT NULL,
+            target VARCHAR NOT NULL,
+            resume VARCHAR,
+            resume_newest VARCHAR,
+            etag VARCHAR,
+            last_modified VARCHAR,
+            updated_at TIMESTAMPTZ NOT NULL,
+            run_id VARCHAR NOT NULL,
+            PRIMARY KEY (source, target)
+        );
+        CREATE TABLE post_deletions (
+            platform VARCHAR NOT NULL,
+            platform_post_id VARCHAR NOT NULL,
+            noticed_at TIMESTAMPTZ NOT NULL,
+            run_id VARCHAR NOT NULL,
+            detail VARCHAR NOT NULL,
+            PRIMARY KEY (platform, platform_post_id)
+        );
+        ALTER TABLE authors ADD COLUMN asn_score DOUBLE;
+        ALTER TABLE authors ADD COLUMN asn_reasons VARCHAR[];
+        ALTER TABLE watchlist ADD COLUMN election VARCHAR DEFAULT '';
+        """,
+    ),
 ]
 
 

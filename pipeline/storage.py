@@ -23,14 +23,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from pipeline.asn import asn_likelihood
 from pipeline.errors import StoreLockedError
 from pipeline.migrations import apply_migrations
 from pipeline.schema import Post, Reject
 from pipeline.views import VIEWS
 from pipeline.views import render as render_view
-from pipeline.watchlist import COLUMNS as WATCHLIST_COLUMNS
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+TARGET_STATE = ("resume", "resume_newest", "etag", "last_modified")  # crawl_target_state, besides its keys
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -153,7 +154,20 @@ class Store:
 
     def replace_watchlist(self, rows: Sequence[dict[str, Any]], actor: str = "pipeline") -> int:
         now = _now()
-        cols = WATCHLIST_COLUMNS
+        cols = [
+            "kind",
+            "platform",
+            "handle",
+            "name",
+            "agency",
+            "region_code",
+            "region_name",
+            "nip",
+            "identified_by",
+            "enabled",
+            "election",
+        ]
+        rows = [{"election": "", **r} for r in rows]  # election is optional in the watchlist file
         table = pa.Table.from_pylist([{c: r[c] for c in cols} | {"updated_at": now} for r in rows])
         with self.transaction() as con:
             con.register("incoming", table)
@@ -183,6 +197,61 @@ class Store:
                 [[source, t, i, _now(), run_id] for t, i in moved.items()],
             )
         return len(moved)
+
+    def target_state(self, source: str) -> dict[str, dict[str, str]]:
+        """What each target's last run left besides its cursor: resume point and feed validators (non-null only)."""
+        rows = self.query(
+            "SELECT target, resume, resume_newest, etag, last_modified FROM crawl_target_state WHERE source = ?",
+            [source],
+        )
+        return {r.pop("target"): {k: v for k, v in r.items() if v is not None} for r in rows}
+
+    def save_target_state(self, source: str, run_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Store the state of every target that finished this run (a targets row is its whole state: what it
+        does not carry is cleared); targets without a row keep theirs."""
+        keep = [r for r in rows if any(r.get(k) for k in TARGET_STATE)]
+        clear = [r["target"] for r in rows if not any(r.get(k) for k in TARGET_STATE)]
+        with self.transaction() as con:
+            if clear:
+                con.execute(
+                    "DELETE FROM crawl_target_state WHERE source = ? AND list_contains(?, target)", [source, clear]
+                )
+            if keep:
+                con.executemany(  # a handful of targets: executemany's per-row cost does not matter
+                    f"INSERT OR REPLACE INTO crawl_target_state (source, target, {', '.join(TARGET_STATE)}, "
+                    "updated_at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [[source, r["target"], *(r.get(k) or None for k in TARGET_STATE), _now(), run_id] for r in keep],
+                )
+
+    def record_deletions(self, run_id: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Note flagged posts found gone; the first notice is kept (the post and its versions stay as evidence)."""
+        known = [r for r in rows if r.get("platform") and r.get("platform_post_id")]
+        if not known:
+            return 0
+        with self.transaction() as con:
+            before = con.execute("SELECT count(*) FROM post_deletions").fetchone()[0]  # type: ignore[index]
+            con.executemany(  # a few flagged posts a night: executemany's per-row cost does not matter
+                "INSERT INTO post_deletions VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    [r["platform"], r["platform_post_id"], r.get("noticed_at") or _now(), run_id, r.get("detail", "")]
+                    for r in known
+                ],
+            )
+            added = int(con.execute("SELECT count(*) FROM post_deletions").fetchone()[0]) - int(before)  # type: ignore[index]
+            self.audit(con, "pipeline", "notice_deletions", "post_deletions", run_id, {"added": added})
+        return added
+
+    def recheck_posts(self, platform: str, since: datetime) -> list[dict[str, Any]]:
+        """Flagged posts of a platform first captured since `since` and not yet known to be gone: fetched again
+        so that an edit is kept as a version and a deletion is noticed."""
+        return self.query(
+            "SELECT p.platform_post_id, p.url, p.watch_target FROM posts p "
+            "JOIN review_items r USING (platform, platform_post_id) "
+            "WHERE p.platform = ? AND p.first_collected_at >= ? "
+            "AND NOT EXISTS (SELECT 1 FROM post_deletions d WHERE d.platform = p.platform "
+            "AND d.platform_post_id = p.platform_post_id) ORDER BY p.platform_post_id",
+            [platform, since],
+        )
 
     # --- loading ------------------------------------------------------------------------------------------------
 
@@ -257,16 +326,50 @@ class Store:
             "collected_at AS seen_at FROM (SELECT *, row_number() OVER (PARTITION BY platform, author_platform_id "
             "ORDER BY collected_at DESC) AS rn FROM batch) WHERE rn = 1"
         )
+        # A capture that carries no bio (a search hit, a re-fetched post) keeps the bio already known.
         con.execute(
-            "UPDATE authors SET handle = a.handle, display_name = a.display_name, bio = a.bio, url = a.url, "
+            "UPDATE authors SET handle = a.handle, display_name = a.display_name, "
+            "bio = CASE WHEN a.bio = '' THEN authors.bio ELSE a.bio END, url = a.url, "
             "last_seen_at = greatest(authors.last_seen_at, a.seen_at) FROM batch_authors a "
             "WHERE authors.platform = a.platform AND authors.platform_id = a.platform_id"
         )
         con.execute(
-            "INSERT INTO authors SELECT a.platform, a.platform_id, a.handle, a.display_name, a.bio, a.url, "
+            "INSERT INTO authors (platform, platform_id, handle, display_name, bio, url, first_seen_at, last_seen_at) "
+            "SELECT a.platform, a.platform_id, a.handle, a.display_name, a.bio, a.url, "
             "a.seen_at, a.seen_at FROM batch_authors a ANTI JOIN authors USING (platform, platform_id)"
         )
+        self._score_authors(con)
         con.execute("DROP TABLE batch_authors")
+
+    def _score_authors(self, con: duckdb.DuckDBPyConnection) -> None:
+        """ASN-likelihood of this batch's authors from their bio and display name as now stored (pipeline.asn)."""
+        rows = con.execute(
+            "SELECT a.platform, a.platform_id, a.display_name, a.bio FROM authors a "
+            "JOIN batch_authors b USING (platform, platform_id)"
+        ).fetchall()
+        signals = [asn_likelihood(bio or "", name or "") for _, _, name, bio in rows]
+        scored = pa.table(
+            {
+                "platform": [r[0] for r in rows],
+                "platform_id": [r[1] for r in rows],
+                "score": [s.score for s in signals],
+                "reasons": [s.reasons for s in signals],
+            },
+            schema=pa.schema(
+                [
+                    ("platform", pa.string()),
+                    ("platform_id", pa.string()),
+                    ("score", pa.float64()),
+                    ("reasons", pa.list_(pa.string())),
+                ]
+            ),
+        )
+        con.register("asn_signals", scored)
+        con.execute(
+            "UPDATE authors SET asn_score = s.score, asn_reasons = s.reasons FROM asn_signals s "
+            "WHERE authors.platform = s.platform AND authors.platform_id = s.platform_id"
+        )
+        con.unregister("asn_signals")
 
     def _insert_rejects(self, con: duckdb.DuckDBPyConnection, rejects: Sequence[Reject]) -> None:
         if not rejects:

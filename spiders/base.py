@@ -7,6 +7,10 @@ flow does not advance its cursor.
 
 Spider arguments (`-a name=value`): run_id, landing_dir, targets_file, and optionally base_url (send every
 request to that origin, e.g. a loopback replay server, instead of the platform).
+
+A targets entry may carry, besides its cursor `since_id`, the state a previous run left: `resume` (the paging
+position where a run that was cut off, e.g. by a spent quota, stopped), `resume_newest` (the newest id that cut-off
+run had already collected) and the feed validators `etag` / `last_modified` for conditional requests.
 """
 
 from __future__ import annotations
@@ -14,16 +18,24 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import scrapy
+from pydantic import SecretStr
 from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 
+from pipeline.config import Settings
 from pipeline.errors import InputError
 from pipeline.schema import Post, canonical_json
-from spiders.items import PostRecord, RejectRecord, TargetRecord, TargetStatus
+from spiders.items import DeletionRecord, PostRecord, RejectRecord, TargetRecord, TargetStatus
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # it names landing files
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
@@ -38,6 +50,16 @@ class Target:
     value: str
     instance: str
     since_id: str | None = None
+    resume: str | None = None
+    resume_newest: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    found_by: str | None = None  # a recheck target: the watch target that first found the post
+
+    @property
+    def watch_target(self) -> str:
+        """What a post found through this target names as its watch_target (a re-fetch keeps the original)."""
+        return self.found_by or self.target
 
 
 @dataclass
@@ -51,13 +73,24 @@ class TargetRun:
     newest_id: str | None = None
     cursor: str | None = None  # the paging position last asked for, to refuse a Link that goes nowhere
     status: TargetStatus | None = None  # set once, when paging ends
+    skipped: int = 0  # items seen but not landed: older than the cursor, or not posts at all
+    reasons: Counter[str] = field(default_factory=Counter)  # why items of this target were rejected
+    resume: str | None = None  # where a cut-off run should carry on next time
+    etag: str | None = None
+    last_modified: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.status is not None
 
 
-def load_targets(path: Path, kinds: frozenset[str]) -> tuple[list[Target], list[tuple[str, str]]]:
+DIGITS = re.compile(r"^[0-9]+$")
+_STATE_KEYS = ("resume", "resume_newest", "etag", "last_modified", "found_by")
+
+
+def load_targets(
+    path: Path, kinds: frozenset[str], since_id_pattern: re.Pattern[str] = DIGITS
+) -> tuple[list[Target], list[tuple[str, str]]]:
     """Good targets, and (reason, raw) for each bad entry; InputError if the file is unusable as a whole."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
@@ -70,7 +103,7 @@ def load_targets(path: Path, kinds: frozenset[str]) -> tuple[list[Target], list[
     seen: set[str] = set()
     for entry in entries:
         try:
-            target = _target(entry, kinds)
+            target = _target(entry, kinds, since_id_pattern)
         except ValueError as exc:
             bad.append((f"invalid target entry: {exc}", canonical_json(entry)))
             continue
@@ -82,7 +115,7 @@ def load_targets(path: Path, kinds: frozenset[str]) -> tuple[list[Target], list[
     return targets, bad
 
 
-def _target(entry: Any, kinds: frozenset[str]) -> Target:
+def _target(entry: Any, kinds: frozenset[str], since_id_pattern: re.Pattern[str]) -> Target:
     if not isinstance(entry, dict):
         raise ValueError(f"expected an object, got {type(entry).__name__}")
     fields = {key: entry.get(key) for key in ("target", "kind", "value", "instance")}
@@ -95,15 +128,21 @@ def _target(entry: Any, kinds: frozenset[str]) -> Target:
         raise ValueError(f"instance {fields['instance']!r} is not a host name")
     since_id = entry.get("since_id")
     # Ids are opaque strings: a number here may already have lost digits in some JSON writer.
-    if since_id is not None and not (isinstance(since_id, str) and since_id.isdigit()):
-        raise ValueError(f"since_id must be null or a string of digits, got {since_id!r}")
-    return Target(since_id=since_id, **fields)
+    if since_id is not None and not (isinstance(since_id, str) and since_id_pattern.match(since_id)):
+        shape = "a string of digits" if since_id_pattern is DIGITS else f"a string matching {since_id_pattern.pattern}"
+        raise ValueError(f"since_id must be null or {shape}, got {since_id!r}")
+    state = {key: entry.get(key) for key in _STATE_KEYS}
+    for key, value in state.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key} must be null or a string, got {value!r}")
+    return Target(since_id=since_id, **fields, **state)
 
 
 class PantauSpider(scrapy.Spider):
     """Base of the platform spiders: argument checks, targets, records and the closing summary."""
 
     kinds: ClassVar[frozenset[str]] = frozenset()
+    since_id_pattern: ClassVar[re.Pattern[str]] = DIGITS  # the shape of this platform's cursor
     max_pages: int = 50
 
     def __init__(
@@ -124,7 +163,7 @@ class PantauSpider(scrapy.Spider):
         self.run_id = run_id
         self.landing_dir = str(Path(landing_dir).resolve())  # FEEDS builds file paths from it
         self.base_url = base_url.rstrip("/") if base_url else None
-        self.targets, self.bad_targets = load_targets(Path(targets_file), self.kinds)
+        self.targets, self.bad_targets = load_targets(Path(targets_file), self.kinds, self.since_id_pattern)
         self.runs: dict[str, TargetRun] = {}
 
     @classmethod
@@ -138,9 +177,22 @@ class PantauSpider(scrapy.Spider):
     def origin(self, target: Target) -> str:
         return self.base_url or f"https://{target.instance}"
 
+    def secret(self, name: str) -> str | None:
+        """A credential from the environment, read through pipeline.config (its only reader); None when unset.
+        Never log it, never put it in a URL: send it in a header or a request body."""
+        value = getattr(Settings.from_env(), name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
     def open_runs(self) -> list[TargetRun]:
         self.runs = {t.target: TargetRun(t) for t in self.targets}
         return list(self.runs.values())
+
+    def url(self, real_url: str) -> str:
+        """The URL to request for a platform URL: the same path on base_url when replaying."""
+        if not self.base_url:
+            return real_url
+        scheme_host, _, rest = real_url.partition("://")[2].partition("/")
+        return f"{self.base_url}/{rest}" if scheme_host else real_url
 
     def target_rejects(self) -> list[RejectRecord]:
         for reason, _raw in self.bad_targets:
@@ -155,6 +207,7 @@ class PantauSpider(scrapy.Spider):
     def reject(self, run: TargetRun | None, reason: str, raw: str) -> RejectRecord:
         if run is not None:
             run.rejected += 1
+            run.reasons[reason[:160]] += 1
         self._inc("pantau/rejects")
         return RejectRecord.build(source=self.name, reason=reason, raw=raw, run_id=self.run_id)
 
@@ -181,7 +234,50 @@ class PantauSpider(scrapy.Spider):
             fetched=run.fetched,
             rejected=run.rejected,
             detail=detail,
+            skipped=run.skipped,
+            reasons=dict(run.reasons.most_common(5)),
+            resume=run.resume if status != "ok" else None,
+            resume_newest=run.newest_id if status != "ok" and run.resume else None,
+            etag=run.etag,
+            last_modified=run.last_modified,
         )
+
+    def page_records(self, run: TargetRun, page: Any) -> Iterator[Any]:
+        """One time-cursored page's Posts and rejects (Bluesky, YouTube): counts kept, the newest time becomes the
+        target's next cursor, and a page unusable as a whole ends the target as `error`."""
+        run.pages += 1
+        run.skipped += page.skipped
+        if page.newest and (run.newest_id is None or page.newest > run.newest_id):
+            run.newest_id = page.newest
+        for post in page.posts:
+            yield self.post(run, post)
+        for bad in page.rejects:
+            yield self.reject(run, bad.reason, bad.raw)
+        if page.error is not None:
+            yield self.finish(run, "error", f"page {run.pages}: {page.error}")
+
+    def gone(self, run: TargetRun, platform: str, post_id: str, detail: str) -> Iterator[Any]:
+        """A re-fetched flagged post is no longer there: the deletion record, then the target's row."""
+        self._inc("pantau/deletions")
+        yield DeletionRecord.build(platform=platform, platform_post_id=post_id, detail=detail, noticed_at=_now())
+        yield self.finish(run, "ok", f"gone: {detail}")
+
+    def recheck_batches(self, runs: list[TargetRun], size: int) -> Iterator[list[TargetRun]]:
+        """The recheck targets among runs, in groups of `size` (platforms look posts up by the batch)."""
+        rechecks = [run for run in runs if run.target.kind == "recheck"]
+        for start in range(0, len(rechecks), size):
+            yield rechecks[start : start + size]
+
+    def on_batch_error(self, failure: Failure) -> Iterator[Any]:
+        """A failed batch lookup: every target of the batch gets the failure's status."""
+        status, detail = failure_status(failure, failure.request.cb_kwargs.get("path", "lookup"))
+        for run in failure.request.cb_kwargs["runs"]:
+            if not run.finished:
+                yield self.finish(run, status, detail)
+
+    def finish_all(self, status: TargetStatus, detail: str) -> list[TargetRecord]:
+        """Close every target still open with one verdict (a disabled source, a spent quota)."""
+        return [self.finish(run, status, detail) for run in self.runs.values() if not run.finished]
 
     def _inc(self, key: str) -> None:
         crawler = getattr(self, "crawler", None)  # absent when a test builds the spider without a crawl
@@ -207,3 +303,41 @@ class PantauSpider(scrapy.Spider):
             f"{self._stat('pantau/posts')} posts, {self._stat('pantau/duplicates')} duplicates dropped, "
             f"{self._stat('pantau/rejects')} rejects"
         )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def failure_status(
+    failure: Failure, path: str, message: Callable[[bytes], str] | None = None
+) -> tuple[TargetStatus, str]:
+    """Map a failed request (after RetryMiddleware gave up) to the target's status and a readable detail.
+
+    `message` pulls the platform's own explanation out of an error body (each platform words it differently)."""
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        response = exc.response
+        code = response.status
+        said = message(response.body) if message is not None else ""
+        detail = f"HTTP {code} on {path}" + (f": {safe_text(said)}" if said else "")
+        if code in (401, 403):
+            return "unauthorized", detail
+        if code in (404, 410):
+            return "not_found", detail
+        if code == 429:
+            return "rate_limited", detail + " (retries exhausted)"
+        return "error", detail
+    if isinstance(exc, IgnoreRequest):
+        return "error", f"request to {path} not sent: {exc or 'ignored by a downloader middleware'}"
+    return "error", f"{type(exc).__name__} on {path}: {exc}"
+
+
+def safe_text(text: str) -> str:
+    """Text fit for the UTF-8 landing files: a lone surrogate from a JSON escape becomes \\udNNN."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value is not None else None

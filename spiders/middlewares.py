@@ -1,8 +1,10 @@
 """Downloader middleware that makes a spider wait when the platform says it is asking too fast.
 
-After a 429 it honours `Retry-After`; when `X-RateLimit-Remaining` reaches 0 it waits until
-`X-RateLimit-Reset`. The pause applies to every request for that host (the limit is per client, not per
-URL) and is capped by PANTAU_RATELIMIT_MAX_WAIT. Retrying the 429 itself is RetryMiddleware's job.
+After a 429 it honours `Retry-After`; when the remaining count reaches 0 it waits until the reset time. It reads
+each platform's spelling of those headers: `X-RateLimit-*` (Mastodon; reset as ISO time), `x-rate-limit-*` (X;
+reset as epoch seconds) and `RateLimit-*` (Bluesky; reset as epoch seconds). The pause applies to every request
+for that host (the limit is per client, not per URL) and is capped by PANTAU_RATELIMIT_MAX_WAIT. Retrying the 429
+itself is RetryMiddleware's job.
 """
 
 from __future__ import annotations
@@ -21,9 +23,20 @@ from scrapy.statscollectors import StatsCollector
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.httpobj import urlparse_cached
 
+# (remaining, reset) header names, one pair per platform family
+_LIMIT_HEADERS = (
+    ("x-ratelimit-remaining", "x-ratelimit-reset"),
+    ("x-rate-limit-remaining", "x-rate-limit-reset"),
+    ("ratelimit-remaining", "ratelimit-reset"),
+)
+HEADER_NAMES = ("retry-after", *(name for pair in _LIMIT_HEADERS for name in pair))
+_EPOCH_MIN = 1_000_000_000  # a reset of this many seconds or more is a Unix time, not a delay
+
 
 def _parse_time(value: str) -> datetime | None:
-    """An ISO 8601 time (Mastodon) or an HTTP date (RFC 7231), always aware."""
+    """An ISO 8601 time (Mastodon), Unix epoch seconds (X, Bluesky) or an HTTP date (RFC 7231), always aware."""
+    if value.isdigit() and int(value) >= _EPOCH_MIN:
+        return datetime.fromtimestamp(int(value), UTC)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -46,12 +59,13 @@ def wait_seconds(status: int, headers: Mapping[str, str], now: datetime) -> floa
         when = _parse_time(retry_after.strip())
         if when is not None:
             return max(0.0, (when - now).total_seconds())
-    remaining = (headers.get("x-ratelimit-remaining") or "").strip()
-    reset = headers.get("x-ratelimit-reset")
-    if (status == 429 or remaining == "0") and reset:
-        when = _parse_time(reset.strip())
-        if when is not None:
-            return max(0.0, (when - now).total_seconds())
+    for remaining_name, reset_name in _LIMIT_HEADERS:
+        remaining = (headers.get(remaining_name) or "").strip()
+        reset = headers.get(reset_name)
+        if (status == 429 or remaining == "0") and reset:
+            when = _parse_time(reset.strip())
+            if when is not None:
+                return max(0.0, (when - now).total_seconds())
     return None
 
 
@@ -76,10 +90,7 @@ class RateLimitMiddleware:
             await sleep(delay)
 
     def process_response(self, request: Request, response: Response) -> Response:
-        headers = {
-            name: response.headers.get(name, b"").decode("latin-1")
-            for name in ("retry-after", "x-ratelimit-remaining", "x-ratelimit-reset")
-        }
+        headers = {name: response.headers.get(name, b"").decode("latin-1") for name in HEADER_NAMES}
         wait = wait_seconds(response.status, headers, datetime.now(UTC))
         if wait:
             self.pause(urlparse_cached(request).netloc, wait)

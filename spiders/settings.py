@@ -8,6 +8,9 @@ pantau's own settings:
     PANTAU_RATELIMIT_ENABLED  honour Retry-After and X-RateLimit-* (spiders.middlewares.RateLimitMiddleware)
     PANTAU_RATELIMIT_MAX_WAIT longest pause, in seconds, that one rate-limit answer may impose on a host
     PANTAU_DEDUPE_ENABLED     drop a post already yielded in this run (spiders.pipelines.DedupePostsPipeline)
+
+Secrets (API tokens, an app password) are not Scrapy settings: spiders read them from the environment through
+pipeline.config (PantauSpider.secret), so they never show in the "Overridden settings" log line.
 """
 
 from __future__ import annotations
@@ -62,8 +65,14 @@ FEEDS = {
         **_FEED,
         "item_classes": ["spiders.items.TargetRecord"],
     },
+    "%(landing_dir)s/%(name)s/%(run_id)s.deletions.jsonl": {
+        **_FEED,
+        "item_classes": ["spiders.items.DeletionRecord"],
+    },
 }
 FEED_EXPORT_ENCODING = "utf-8"
-FEED_STORE_EMPTY = True  # the flow always finds all three files, even for a run that found nothing
+FEED_EXPORTERS = {"jsonlines": "spiders.feeds.RecordLinesExporter"}  # our records are JSON-ready dicts
+LOG_FORMATTER = "spiders.feeds.QuietItemsLogFormatter"  # no line per item unless LOG_LEVEL is DEBUG
+FEED_STORE_EMPTY = True  # the flow always finds every file, even for a run that found nothing
 
 LOG_LEVEL = "INFO"

@@ -1,20 +1,25 @@
-"""A loopback replay server that speaks Mastodon's public API wire format, for crawling without a network.
+"""A loopback replay server that speaks the platforms' wire formats, for crawling without a network: Mastodon's
+public API (here and in spiders.replay.server), Bluesky XRPC, Telegram channel previews, X API v2, YouTube Data
+API v3 and RSS/Atom sites (one module each, registered in spiders.replay.platforms).
 
 Library use (e.g. by the `pantau replay` command):
 
     make_server(host="127.0.0.1", port=0, data_dir=None, *, fault_every=None, rate_limit=100_000,
-                rate_window=300.0, clock=None, generate=None, seed=0, log_requests=False) -> ReplayServer
+                rate_window=300.0, clock=None, generate=None, seed=0, log_requests=False,
+                platform_data=None) -> ReplayServer
         Loads data_dir (default: the bundled spiders/replay/data) or, with generate=N, builds a synthetic
-        dataset of N statuses from that sample and `seed`; binds host:port (0 = a free port). The server's
-        `.url` is "http://HOST:PORT". Raises DatasetError for a dataset that cannot be served.
+        dataset of N statuses from that sample and `seed` (and N posts for each other platform, on first use);
+        binds host:port (0 = a free port). The other platforms' data come from platform_data/<platform>/ when
+        that folder exists, else from the bundled data/<platform>/. The server's `.url` is "http://HOST:PORT".
+        Raises DatasetError for a dataset that cannot be served.
 
     serve_forever(server, *, announce=sys.stdout, handle_signals=True) -> int
         Prints exactly one line "listening on http://HOST:PORT" to `announce` (flushed), serves until
         SIGTERM/SIGINT (when called from the main thread) or `server.shutdown()`, closes the socket and
         returns 0, the process exit code.
 
-Command line: python -m spiders.replay --host 127.0.0.1 --port 0 [--data DIR] [--fault-every N]
-[--clock ISO] [--generate N --seed S] [--rate-limit N] [--rate-window SECONDS] [--log-requests]
+Command line: python -m spiders.replay --host 127.0.0.1 --port 0 [--data DIR] [--platform-data DIR]
+[--fault-every N] [--clock ISO] [--generate N --seed S] [--rate-limit N] [--rate-window SECONDS] [--log-requests]
 
 Knobs: fault_every (every Nth API request answers 500, then 429 with Retry-After: 1, alternately),
 rate_limit/rate_window (requests per window per client before 429), clock (statuses created after it are
@@ -33,6 +38,7 @@ from typing import TextIO
 
 from spiders.replay.dataset import Dataset, DatasetError
 from spiders.replay.generate import generate as generate_dataset
+from spiders.replay.platforms import Platforms
 from spiders.replay.server import RATE_WINDOW_S, ReplayServer, ReplayState
 
 BUNDLED_DATA = Path(__file__).resolve().parent / "data"
@@ -52,11 +58,20 @@ def make_server(
     generate: int | None = None,
     seed: int = 0,
     log_requests: bool = False,
+    platform_data: Path | str | None = None,
 ) -> ReplayServer:
     """Build (and bind) a replay server; see the module docstring."""
     folder = Path(data_dir) if data_dir is not None else BUNDLED_DATA
     dataset = generate_dataset(generate, seed, folder) if generate is not None else Dataset.load(folder)
-    state = ReplayState(dataset, fault_every=fault_every, rate_limit=rate_limit, rate_window=rate_window, clock=clock)
+    platforms = Platforms(Path(platform_data) if platform_data is not None else None, generate, seed)
+    state = ReplayState(
+        dataset,
+        fault_every=fault_every,
+        rate_limit=rate_limit,
+        rate_window=rate_window,
+        clock=clock,
+        platforms=platforms,
+    )
     return ReplayServer((host, port), state, log_requests=log_requests)
 
 

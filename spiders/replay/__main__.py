@@ -16,6 +16,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the bundled data)")
+    p.add_argument(
+        "--platform-data", type=Path, default=None, help="folder of <platform>/ data (default: the bundled ones)"
+    )
     p.add_argument("--fault-every", type=int, default=None, metavar="N", help="every Nth API request fails")
     p.add_argument("--clock", default=None, metavar="ISO", help="hide statuses created after this time")
     p.add_argument("--generate", type=int, default=None, metavar="N", help="serve N synthetic statuses")
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             generate=args.generate,
             seed=args.seed,
             log_requests=args.log_requests,
+            platform_data=args.platform_data,
         )
     except (DatasetError, ValueError, OSError) as exc:
         print(f"replay server: {exc}", file=sys.stderr)

@@ -51,6 +51,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _TAG = re.compile(r"#\w+")
 
 
+BUNDLED_SAMPLE = Path(__file__).resolve().parent / "data"
+
+
+def spread_times(rng: random.Random, n: int) -> list[datetime]:
+    """n distinct, increasing creation times over the sample's span (for the other platforms' generators)."""
+    return [datetime.fromtimestamp(ms / 1000, UTC) for ms in _times(rng, n)]
+
+
 def sample_pool(sample_dir: Path | None) -> tuple[list[str], list[str]]:
     """(sentences, hashtags) to recombine: from sample_dir/statuses.jsonl, else the built-in few."""
     try:

@@ -7,23 +7,29 @@ Routes (API answers carry X-RateLimit-Limit/-Remaining/-Reset, and Link when pag
     GET  /robots.txt                                    permissive, like Mastodon's default
     POST /_replay/clock?until=ISO|none                  move (or drop) the clock
     GET  /_replay/stats | /_replay/health | /_replay/accounts
+    GET  /_replay/<platform>/targets                    what a watchlist could follow there: [{kind, handle}]
+    POST /_replay/<platform>/<action>                   a platform's test knob (e.g. youtube/quota)
+
+The other platforms' routes (Bluesky XRPC, Telegram /s/, X /2/, YouTube /youtube/v3/, RSS sites under /_sites/)
+are in their own modules, registered in spiders.replay.platforms; their API routes share the rate limit and the
+faults, with each platform's own rate-limit headers and 429 body.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from spiders.replay.answers import Answer, ReplayRequest, json_answer
 from spiders.replay.dataset import Account, Dataset, StatusRow, Timeline
+from spiders.replay.platforms import Platforms, Source
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
@@ -35,18 +41,6 @@ HTML_PAGE = (
     b"data-props='{}'><noscript>To use the Mastodon web application, please enable JavaScript.</noscript>"
     b"</div></body></html>"
 )
-
-
-@dataclass
-class Answer:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_answer(status: int, obj: Any) -> Answer:
-    return Answer(status, json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def iso_ms(when: datetime) -> str:
@@ -73,10 +67,12 @@ class ReplayState:
         rate_limit: int = 100_000,
         rate_window: float = RATE_WINDOW_S,
         clock: datetime | None = None,
+        platforms: Platforms | None = None,
     ) -> None:
         if fault_every is not None and fault_every < 1:
             raise ValueError(f"fault_every must be at least 1, got {fault_every}")
         self.dataset = dataset
+        self.platforms = platforms if platforms is not None else Platforms()
         self.fault_every = fault_every
         self.rate_limit = rate_limit
         self.rate_window = rate_window
@@ -118,6 +114,15 @@ class ReplayState:
                 return json_answer(429, {"error": "Too many requests"}), headers
             self.api_requests += 1
             return self._fault(), headers
+
+    def gate_platform(self, client: str, source: Source) -> tuple[Answer | None, dict[str, str]]:
+        """gate() for a platform route: its own rate-limit headers, and its own body on a limit's 429."""
+        gated, headers = self.gate(client)
+        reset = datetime.fromisoformat(headers["X-RateLimit-Reset"])
+        own = source.limit_headers(self.rate_limit, int(headers["X-RateLimit-Remaining"]), reset)
+        if gated is not None and gated.status == 429 and "Retry-After" not in gated.headers:
+            gated = source.too_many()  # the limit's 429 (a fault's 429 keeps its Retry-After)
+        return gated, own
 
     def _fault(self) -> Answer | None:
         if self.fault_every is None or self.api_requests % self.fault_every:
@@ -237,6 +242,8 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("GET", "stats", re.compile(r"^/_replay/stats$")),
     ("GET", "accounts", re.compile(r"^/_replay/accounts$")),
     ("POST", "clock", re.compile(r"^/_replay/clock$")),
+    ("POST", "platform_admin", re.compile(r"^/_replay/(?P<platform>[a-z]+)/(?P<action>[a-z_]+)$")),
+    ("GET", "platform_targets", re.compile(r"^/_replay/(?P<platform>[a-z]+)/targets$")),
 ]
 
 
@@ -250,7 +257,8 @@ def route(method: str, path: str) -> tuple[str, dict[str, str]]:
 
 
 def _kind(name: str) -> str:
-    return "admin" if name in ("health", "stats", "accounts", "clock") else name
+    admin = ("health", "stats", "accounts", "clock", "platform_admin", "platform_targets")
+    return "admin" if name in admin else name
 
 
 class ReplayHandler(BaseHTTPRequestHandler):
@@ -266,15 +274,42 @@ class ReplayHandler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # an unread body would be taken for the next request on this connection
+        # always read: an unread body would be taken for the next request on this connection
+        body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         name, params = route(method, url.path)
         state = self.server.state
+        found = state.platforms.route(method, url.path) if name in ("other", "api_other") else None
+        if found is not None:
+            self._platform(method, url.path, query, body, found)
+            return
         state.count(_kind(name), self.headers.get("User-Agent") or "")
         gated, headers = state.gate(self.client_address[0]) if name in API_KINDS else (None, {})
         answer = gated or self._answer(name, params, query)
+        answer.headers.update(headers)
+        self._send(answer)
+
+    def _platform(
+        self, method: str, path: str, query: dict[str, str], body: bytes, found: tuple[str, str, dict[str, str]]
+    ) -> None:
+        platform, name, params = found
+        state = self.server.state
+        state.count(f"{platform}:{name}", self.headers.get("User-Agent") or "")
+        source = state.platforms.get(platform)
+        gated, headers = state.gate_platform(self.client_address[0], source)
+        request = ReplayRequest(
+            method=method,
+            path=path,
+            query=query,
+            params={k: unquote(v) for k, v in params.items()},
+            headers=self.headers,
+            body=body,
+            base=f"http://{self.headers.get('Host') or self.server.authority}",
+            clock=state.clock_ts,
+            raw_query=urlsplit(self.path).query,
+        )
+        answer = gated or source.answer(name, request)
         answer.headers.update(headers)
         self._send(answer)
 
@@ -285,14 +320,36 @@ class ReplayHandler(BaseHTTPRequestHandler):
             "lookup": lambda: lookup(state, query),
             "account_statuses": lambda: account_statuses(state, query, params.get("account_id", ""), base),
             "tag_timeline": lambda: tag_timeline(state, query, params.get("tag", ""), base),
-            "robots": lambda: Answer(200, ROBOTS_TXT, "text/plain; charset=utf-8"),
+            "robots": lambda: Answer(200, self._robots(), "text/plain; charset=utf-8"),
             "health": lambda: json_answer(200, self.server.health()),
             "stats": lambda: json_answer(200, state.stats()),
             "accounts": lambda: accounts_listing(state),
             "clock": lambda: self._move_clock(query),
+            "platform_admin": lambda: self._platform_admin(params, query),
+            "platform_targets": lambda: self._platform_targets(params),
         }
         handler = handlers.get(name)
         return handler() if handler else json_answer(404, {"error": "Not Found"})
+
+    def _robots(self) -> bytes:
+        extra = "".join(f"{line}\n" for line in self.server.state.platforms.robots_lines())
+        return ROBOTS_TXT + extra.encode("utf-8")
+
+    def _platform_admin(self, params: dict[str, str], query: dict[str, str]) -> Answer:
+        platforms = self.server.state.platforms
+        try:
+            source = platforms.get(params.get("platform", ""))
+        except KeyError:
+            return json_answer(404, {"error": f"no platform {params.get('platform')!r}"})
+        answer = source.admin(params.get("action", ""), query)
+        return answer if answer is not None else json_answer(404, {"error": f"no action {params.get('action')!r}"})
+
+    def _platform_targets(self, params: dict[str, str]) -> Answer:
+        try:
+            source = self.server.state.platforms.get(params.get("platform", ""))
+        except KeyError:
+            return json_answer(404, {"error": f"no platform {params.get('platform')!r}"})
+        return json_answer(200, source.targets())
 
     def _move_clock(self, query: dict[str, str]) -> Answer:
         try:
@@ -345,4 +402,5 @@ class ReplayServer(ThreadingHTTPServer):
             "accounts": len(data.accounts),
             "statuses": sum(len(a.timeline.rows) for a in data.accounts.values()),
             "clock": iso_ms(clock) if clock else None,
+            "platforms": self.state.platforms.health(),
         }

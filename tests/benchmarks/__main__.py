@@ -16,7 +16,14 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
     "load": ("tests.benchmarks.core:bench_load", ["100000"]),
     "parse": ("tests.benchmarks.crawl:bench_parse", ["20000"]),
     "classify": ("tests.benchmarks.classify:bench", ["20000"]),
+    "classify_jsonl": ("tests.benchmarks.classify:bench_jsonl", ["100000"]),
+    "classifier_load": ("tests.benchmarks.classify:bench_classifier_load", []),
     "nightly": ("tests.benchmarks.crawl:bench_nightly", ["100000"]),
+    "telegram": ("tests.benchmarks.sources:bench_telegram", ["10000"]),
+    "bluesky": ("tests.benchmarks.sources:bench_bluesky", ["20000"]),
+    "x": ("tests.benchmarks.sources:bench_x", ["20000"]),
+    "youtube": ("tests.benchmarks.sources:bench_youtube", ["20000"]),
+    "web": ("tests.benchmarks.web:bench", ["1000000"]),
     "snapshot": ("tests.benchmarks.analysis:bench_snapshot", ["1000000"]),
 }
 

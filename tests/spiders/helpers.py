@@ -36,7 +36,13 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopba
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _NO_PROXY_ENV and not k.startswith("SCRAPY_")}
+    """The environment of a test subprocess: no proxies, no Scrapy or pantau settings (and so no secrets) from
+    the developer's shell, only `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _NO_PROXY_ENV and not k.startswith("SCRAPY_") and not k.startswith("PANTAU_")
+    }
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     env.update(extra)
@@ -338,8 +344,10 @@ def run_spider(
     run_id: str = "run1",
     settings: dict[str, str] | None = None,
     timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> SpiderRun:
-    """Run `scrapy crawl` in a subprocess as the flow does (politeness off unless `settings` says so)."""
+    """Run `scrapy crawl` in a subprocess as the flow does (politeness off unless `settings` says so); `env`
+    adds variables, e.g. the PANTAU_* secrets a spider reads."""
     landing_dir = Path(landing_dir).resolve()
     targets_file = landing_dir.parent / f"targets-{run_id}.json"
     targets_file.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +365,7 @@ def run_spider(
     done = subprocess.run(
         command,
         cwd=PROJECT_ROOT,
-        env=clean_env(SCRAPY_SETTINGS_MODULE="spiders.settings"),
+        env=clean_env(SCRAPY_SETTINGS_MODULE="spiders.settings", **(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
