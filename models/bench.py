@@ -5,7 +5,9 @@ posts with a seeded RNG, so they look like the data but are not the training pos
 is cached by text; what warms up is the per-word feature table (see models.features.TokenTable) and,
 on a multi-core machine, the helper process.
 
-    python -m models.bench [n]
+    python -m models.bench [n]           Classifier.predict
+    python -m models.bench jsonl [n]     classify_jsonl end to end (what `pantau classify` runs)
+    python -m models.bench load          Classifier.load
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def bench_classify(n: int = 20000, model_dir: Path | None = None) -> dict[str, A
                         booted and after a warm-up pass over *other* generated posts
     posts_per_s_cold    first pass of a fresh Classifier (includes helper boot and word-table filling)
     posts_per_s_1core   steady state with workers=0 (calling process only)
+    posts_per_s_1core_no_registry   the same without candidate registries (what registry matching costs)
     load_seconds        Classifier.load() in a process that has already imported models.predict
     import_seconds      importing models.predict (spaCy, scikit-learn) if it was not imported yet
     peak_rss_mb         peak RSS of this process; helper_peak_rss_mb of the helper process
@@ -91,6 +94,9 @@ def bench_classify(n: int = 20000, model_dir: Path | None = None) -> dict[str, A
     one = Classifier.load(model_dir, workers=0)
     _run(one, warm)
     single = _run(one, texts)
+    bare = Classifier.load(model_dir, workers=0, registry_dir=None)  # the cost of candidate-registry matching
+    _run(bare, warm)
+    no_registry = _run(bare, texts)
     return {
         "n": n,
         "batch_size": BATCH,
@@ -100,6 +106,8 @@ def bench_classify(n: int = 20000, model_dir: Path | None = None) -> dict[str, A
         "posts_per_s": round(steady),
         "posts_per_s_cold": round(cold),
         "posts_per_s_1core": round(single),
+        "posts_per_s_1core_no_registry": round(no_registry),
+        "registry_phrases": len(one.registry.phrases),
         "load_seconds": round(load_seconds, 3),
         "import_seconds": round(import_seconds, 3),
         "peak_rss_mb": round(_rss_mb(resource.RUSAGE_SELF), 1),
@@ -108,5 +116,77 @@ def bench_classify(n: int = 20000, model_dir: Path | None = None) -> dict[str, A
     }
 
 
+_CHILD = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from models.predict import Classifier, classify_jsonl
+imported = time.perf_counter() - t0
+mode, inp, out = sys.argv[1], sys.argv[2], sys.argv[3]
+if mode == "load":
+    t0 = time.perf_counter()
+    clf = Classifier.load(workers=0)
+    res = {"load_seconds": time.perf_counter() - t0, "import_seconds": imported}
+else:
+    t0 = time.perf_counter()
+    stats = classify_jsonl(inp, out, batch_size=5000)
+    res = {"seconds": time.perf_counter() - t0, "written": stats.written, "flagged": stats.flagged,
+           "import_seconds": imported}
+res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+res["helper_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+print(json.dumps(res))
+"""
+
+
+def _child(mode: str, inp: Path, out: Path) -> dict[str, Any]:
+    """Run the measurement in a fresh interpreter, so its peak RSS is the classifier's alone."""
+    import subprocess
+
+    root = MODELS_DIR.parent
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CHILD, mode, str(inp), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def bench_classify_jsonl(n: int = 100_000) -> dict[str, Any]:
+    """`classify_jsonl` end to end, as `pantau classify` runs it: model load, helper boot, JSON parsing, scoring,
+    reasons and writing, on a file of n generated posts (every 5th with an author bio). Measured in a fresh
+    process; posts_per_s counts the whole call (load included)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        with inp.open("w", encoding="utf-8") as f:
+            for i, t in enumerate(make_texts(n, seed=99)):
+                row = {"id": f"p{i}", "text": t, "author_bio": "Guru SD Negeri 3" if i % 5 == 0 else None}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        res = _child("jsonl", inp, out)
+    return {
+        "n": n,
+        "cpu_count": os.cpu_count(),
+        "posts_per_s": round(n / res["seconds"]),
+        "seconds": round(res["seconds"], 3),
+        "flagged_share": round(res["flagged"] / max(1, res["written"]), 3),
+        "peak_rss_mb": round(res["peak_rss_mb"], 1),
+        "helper_peak_rss_mb": round(res["helper_peak_rss_mb"], 1),
+    }
+
+
+def bench_load() -> dict[str, Any]:
+    """Classifier.load() (artifact, registries, tokenizer) in a fresh process that has imported models.predict."""
+    res = _child("load", Path("-"), Path("-"))
+    return {k: round(v, 3) for k, v in res.items()}
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_classify(int(sys.argv[1]) if len(sys.argv) > 1 else 20000), indent=2))
+    args = sys.argv[1:]
+    if args[:1] == ["jsonl"]:
+        print(json.dumps(bench_classify_jsonl(int(args[1]) if len(args) > 1 else 100_000), indent=2))
+    elif args[:1] == ["load"]:
+        print(json.dumps(bench_load(), indent=2))
+    else:
+        print(json.dumps(bench_classify(int(args[0]) if args else 20000), indent=2))

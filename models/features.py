@@ -1,22 +1,25 @@
-"""Features of classifier v0: hashed word uni+bigrams, hashed character n-grams, dense cue features.
+"""Features of the classifier: hashed word uni+bigrams, hashed character n-grams, dense cue features.
 
 Feature vector of one post (three blocks, `FeatureConfig.n_features` columns):
 
 * words  [0, n_word): normal-form tokens (models.text) and adjacent token pairs, hashed with
   MurmurHash3 (the function of sklearn's HashingVectorizer, see `murmur32`) into n_word buckets;
   value = count / sqrt(sum over distinct tokens of count^2 + number of bigrams).
-* chars  [n_word, n_word + n_char): character n-grams (2..4) of each word padded with spaces
+* chars  [n_word, n_word + n_char): character n-grams (2..5) of each word padded with spaces
   (within word boundaries, like sklearn's "char_wb"), hashed into n_char buckets;
   value = count / sqrt(sum over distinct tokens of count^2 * the token's number of n-grams).
   Placeholders, numbers and emoji get none.
   Both normalisers are the L2 norm of the block when no two distinct tokens share a bucket or an
   n-gram and no bigram repeats; they make a word repeated 2,000 times weigh like the word once
   (bounded values), and they need only per-token counts, which keeps prediction fast.
-* cues   last len(CUES) columns: 0/1 hand-written cues (ballot number mentioned, call to vote,
-  campaign role...), times `cue_scale`. They also give the reviewers' reasons.
+* cues   last len(CUES) columns: 0/1 cues, times `cue_scale`: hand-written word groups (lexicon/cues.tsv:
+  ballot number mentioned, call to vote, campaign role, camp label, party ...) and the candidate registry
+  (models.candidates: a registered candidate named, one of their slogans or hashtags used). They also give the
+  reviewers' reasons.
 
 Everything is stateless: hashing needs no vocabulary, so training and prediction agree by
-construction. A per-process `TokenTable` remembers, for each distinct spaCy token, its normal
+construction. A per-process `ChunkTokenizer` remembers spaCy's tokens of each distinct whitespace-separated
+chunk, and a per-process `TokenTable` remembers, for each distinct spaCy token, its normal
 form(s), bucket indices and cue bits, so each word is hashed once per process; it is a cache of
 word-level feature lookups (never of a post's result) and is cleared when it grows past
 `max_entries` (200,000 distinct tokens); the spaCy tokenizer is renewed past 500,000 vocabulary
@@ -24,7 +27,8 @@ strings, so memory stays bounded in a long run.
 
 Prediction never builds the sparse matrix: because the model is linear, the score of a post is the
 sum over its tokens of precomputed per-token weight vectors (`LinearScorer`), scaled by the same
-normalisers. `Featurizer.sparse` builds the explicit matrix for training; tests check both agree.
+normalisers. `Featurizer.sparse` builds the explicit matrix for training; tests check both agree. The model has
+seven rows of weights (six labels and a binary flagged-vs-not model), combined by `mixed_proba`.
 """
 
 from __future__ import annotations
@@ -33,18 +37,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
+from models.candidates import ELECTION, NAME, TAG, Registry
 from models.text import (
     LEXICON_DIR,
+    LEXICON_PATHS,
     NUMBER_POSES,
     PLACEHOLDERS,
+    abbreviations,
     get_tokenizer,
     map_token,
     normalize_texts,
     renew_tokenizer,
+    visible,
+    word_list,
     zero_padded,
 )
 
@@ -81,6 +90,9 @@ CUES: tuple[tuple[str, str], ...] = (
     ("istilah_pemilu", "istilah pemilu"),
     ("netralitas", "isyarat netral (KPU/Bawaslu/netralitas/golput)"),
     ("konteks_nonpolitik", "konteks non-politik"),
+    ("calon_terdaftar", "menyebut calon terdaftar"),
+    ("tagar_calon", "slogan/tagar calon"),
+    ("nama_partai", "menyebut partai"),
 )
 CUE_NAMES: tuple[str, ...] = tuple(c[0] for c in CUES)
 CUE_REASON: dict[str, str] = dict(CUES)
@@ -108,6 +120,9 @@ B_ID_FUNCTION = 1 << 18  # a common Indonesian/regional word: the text is in a l
 B_LATIN_WORD = 1 << 19  # has a Latin letter (a judgeable word)
 B_OTHER_LETTERS = 1 << 20  # has letters of another script only
 B_PLACEHOLDER = 1 << 21
+B_REG_FIRST = 1 << 22  # first token of a candidate-registry phrase (models.candidates)
+B_PARTY = 1 << 23  # a party name (lexicon group "party" or a party in the registry)
+B_KNOWN = 1 << 24  # a word of our lexicons (words.txt, cues, abbreviations): used to warn about unknown languages
 
 _GROUP_BITS = {
     "ballot_ctx": B_BALLOT_CTX,
@@ -122,6 +137,7 @@ _GROUP_BITS = {
     "neutral": B_NEUTRAL,
     "nonpol": B_NONPOL,
     "id_function": B_ID_FUNCTION,
+    "party": B_PARTY,
 }
 _EXTRA_BITS = {
     "tim": B_TEAM_HEAD,
@@ -131,7 +147,10 @@ _EXTRA_BITS = {
     "kampanye": B_TEAM_TAIL,
     "lupa": B_NEG_BREAK,
 }
-_NEG_TARGET = B_CAND | B_NUM | B_CAMP | B_VOTE
+_C_NAME = CUE_NAMES.index("calon_terdaftar")
+_C_TAG = CUE_NAMES.index("tagar_calon")
+_C_ELECTION = CUE_NAMES.index("istilah_pemilu")
+_NEG_TARGET = B_CAND | B_NUM | B_CAMP | B_VOTE | B_REG_FIRST | B_PARTY
 _WINDOW = 3
 
 
@@ -151,14 +170,20 @@ def cue_lexicon() -> dict[str, int]:
     return table
 
 
+@lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """Every word our lexicons know (the word list, cue words, abbreviations' normal forms)."""
+    return frozenset(word_list()) | frozenset(cue_lexicon()) | {w for v in abbreviations().values() for w in v}
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     n_word: int = 2**18
     n_char: int = 2**18
     char_min: int = 2
-    char_max: int = 4
+    char_max: int = 5
     char_max_word: int = 30  # longer tokens contribute n-grams of their first 30 characters only
-    cue_scale: float = 1.0
+    cue_scale: float = 0.5  # chosen on the validation split (issue 6): cues guide, n-grams decide
     word_seed: int = 17
     char_seed: int = 29
 
@@ -203,8 +228,11 @@ class _Grow:
 class TokenTable:
     """Per-process lookups: spaCy token -> normal-form ids -> bucket indices and cue bits."""
 
-    def __init__(self, config: FeatureConfig, max_entries: int = 200_000) -> None:
+    def __init__(self, config: FeatureConfig, registry: Registry | None = None, max_entries: int = 200_000) -> None:
         self.config = config
+        self.registry = registry or Registry()
+        self.reg_first = self.registry.first
+        self.parties = self.registry.party_words()
         self.max_entries = max_entries
         self.generation = 0  # bumped at every reset so that scorers drop their per-id caches
         self._reset()
@@ -235,10 +263,16 @@ class TokenTable:
             return i
         cfg = self.config
         bits = raw_bits | cue_lexicon().get(norm, 0)
+        if norm in self.reg_first:
+            bits |= B_REG_FIRST
+        if norm in self.parties:
+            bits |= B_PARTY
+        if norm in known_words():
+            bits |= B_KNOWN
         grams: list[int] = []
         if norm in PLACEHOLDERS:
             bits |= B_PLACEHOLDER
-        elif norm.startswith(("NUM", "POSE_")) and norm.isupper() or norm.isdigit():
+        elif norm.startswith(("NUM", "POSE_", "EMO_")) and norm.isupper() or norm.isdigit():
             if norm.startswith("NUM"):
                 bits |= B_NUM
         elif any(c.isalpha() for c in norm):
@@ -288,16 +322,77 @@ class Encoded:
     orths: np.ndarray  # (R,) uint64 spaCy orth (string hash) of every spaCy token, all documents
     raw_starts: np.ndarray  # (n_docs + 1,) offsets of each document's spaCy tokens in orths
     generation: int  # TokenTable generation the ids belong to
+    reg_hits: np.ndarray | None = None  # (H, 4) registry matches (doc, lo, hi, phrase), see Featurizer.registry_hits
+
+
+_SEPARATOR = " \n "  # normalised texts never contain "\n": joined by it, they come out as one "\n " token between
+
+
+class ChunkTokenizer:
+    """spaCy's tokens of normalised texts, computed once per distinct whitespace-separated chunk.
+
+    spaCy's tokenizer works chunk by chunk (the text between spaces) and caches each chunk's tokens itself, but it
+    stops caching for the rest of a call as soon as one chunk hits a special case (spaCy issue #1250), and each call
+    also pays for a Doc. So: a normalised text (single spaces, lower case) is split on spaces here, every chunk not
+    seen yet goes to spaCy (all new chunks of a batch in one call, joined by a separator), and the chunk's tokens
+    (ORTH ids) are kept in a dict. The tokens are exactly those of one spaCy call per text (lower-cased text never
+    matches spaCy's few multi-word special cases such as "Dr. med"; tests/models/test_text.py checks the whole
+    corpus). The dict is emptied past `max_entries` chunks and whenever the tokenizer is renewed, so memory stays
+    bounded and every ORTH id's string is in the current vocabulary.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._tok: Any = None
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    def __call__(self, tok: Any, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ORTH ids of all tokens, in document order; number of tokens per document)."""
+        if tok is not self._tok or len(self._cache) > self.max_entries:
+            self._tok, self._cache = tok, {}
+        cache = self._cache
+        split = [t.split(" ") if t else [] for t in normalized]
+        missing = list(dict.fromkeys(c for chunks in split for c in chunks if c not in cache))
+        if missing:
+            self._learn(tok, missing)
+        lens = np.zeros(len(split), dtype=np.int64)
+        out: list[int] = []
+        for i, chunks in enumerate(split):
+            before = len(out)
+            for c in chunks:
+                out.extend(cache[c])
+            lens[i] = len(out) - before
+        return np.array(out, dtype=np.uint64), lens
+
+    def _learn(self, tok: Any, chunks: list[str]) -> None:
+        arr = tok(_SEPARATOR.join(chunks)).to_array("ORTH").astype(np.uint64, copy=False)
+        cut = np.flatnonzero(arr == np.uint64(tok.vocab.strings.add(_SEPARATOR.lstrip(" "))))
+        if len(cut) == len(chunks) - 1:
+            for k, (c, part) in enumerate(zip(chunks, np.split(arr, cut), strict=True)):
+                self._cache[c] = tuple((part[1:] if k else part).tolist())  # parts after the first start with it
+            return
+        for c in chunks:  # pragma: no cover - defensive: one call per chunk
+            self._cache[c] = tuple(tok(c).to_array("ORTH").tolist())
+
+
+def _tokenize_batch(tok: Any, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: one spaCy call per text (tests compare ChunkTokenizer with it)."""
+    per_text = [tok(t).to_array("ORTH").astype(np.uint64) for t in normalized]
+    lens = np.array([len(p) for p in per_text], dtype=np.int64)
+    parts = [p for p in per_text if len(p)]
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)), lens
 
 
 class Featurizer:
     """Text -> Encoded -> features (sparse matrix for training, cue matrix, reasons' cue hits)."""
 
-    def __init__(self, config: FeatureConfig | None = None) -> None:
+    def __init__(self, config: FeatureConfig | None = None, registry: Registry | None = None) -> None:
         self.config = config or FeatureConfig()
-        self.table = TokenTable(self.config)
+        self.registry = registry or Registry()
+        self.table = TokenTable(self.config, self.registry)
         self.tokenizer = get_tokenizer()
         self.max_strings = 500_000  # spaCy vocabulary size at which the process tokenizer is renewed
+        self.chunks = ChunkTokenizer()
 
     # -- encoding --
     def encode(self, texts: Sequence[str]) -> Encoded:
@@ -305,14 +400,12 @@ class Featurizer:
         table.maybe_reset()
         normalized = normalize_texts(list(texts))
         tok = self.tokenizer = renew_tokenizer(self.max_strings)
-        docs = [tok(t) for t in normalized]
-        n = len(docs)
-        raw_lens = np.fromiter((len(d) for d in docs), dtype=np.int64, count=n)
+        n = len(normalized)
+        orths, raw_lens = self.chunks(tok, normalized)
         if raw_lens.sum() == 0:
             empty = np.zeros(0, dtype=np.int64)
             zeros = np.zeros(n + 1, dtype=np.int64)
             return Encoded(n, empty, empty, empty, zeros, np.zeros(0, np.uint64), zeros, table.generation)
-        orths = np.concatenate([d.to_array("ORTH") for d in docs if len(d)]).astype(np.uint64, copy=False)
         uniq, inv = np.unique(orths, return_inverse=True)
         strings = tok.vocab.strings
         by_orth = table.by_orth
@@ -346,12 +439,15 @@ class Featurizer:
 
     def display(self, enc: Encoded, d: int, lo: int, hi: int) -> str:
         """The words (after character normalisation) behind normal-form positions lo..hi of doc d."""
-        s = enc.starts[d]
+        s = int(enc.starts[d])
         r = int(enc.raw_starts[d])
-        p0, p1 = int(enc.raw_pos[s + lo]), int(enc.raw_pos[s + hi])
+        raw_pos = enc.raw_pos
+        p0, p1 = int(raw_pos[s + lo]), int(raw_pos[s + hi])
         strings = self.tokenizer.vocab.strings
         try:
-            return " ".join(strings[o] for o in enc.orths[r + p0 : r + p1 + 1].tolist())
+            if p0 == p1:
+                return visible(strings[int(enc.orths[r + p0])])
+            return visible(" ".join(strings[o] for o in enc.orths[r + p0 : r + p1 + 1].tolist()))
         except KeyError:  # the tokenizer was renewed meanwhile by another Featurizer: show normal forms
             return " ".join(self.table.norms[i] for i in enc.ids[s + lo : s + hi + 1].tolist())
 
@@ -374,12 +470,6 @@ class Featurizer:
         inv_c = np.where(char_sq > 0, 1.0 / np.sqrt(np.maximum(char_sq, 1e-12)), 0.0)
         return inv_w, inv_c
 
-    def indicator(self, enc: Encoded) -> sp.csr_matrix:
-        """(n_docs x T) 0/1 matrix: row d has ones at document d's token positions."""
-        t = len(enc.ids)
-        return sp.csr_matrix(
-            (np.ones(t, dtype=np.float32), np.arange(t, dtype=np.int64), enc.starts), shape=(enc.n_docs, t)
-        )
 
     def bigram_index(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """(bucket of each within-document token pair, position of its first token)."""
@@ -401,6 +491,36 @@ class Featurizer:
         out = np.zeros(enc.n_docs, dtype=np.int64)
         np.bitwise_or.at(out, enc.doc_of, bits)
         return out
+
+    # -- candidate registry --
+    def registry_hits(self, enc: Encoded) -> np.ndarray:
+        """(H, 4) int64 rows (doc, lo, hi, phrase): every registry phrase occurrence, lo..hi its positions.
+
+        Only tokens marked B_REG_FIRST are looked at (a phrase's first token), so the cost is proportional to the
+        number of candidate mentions, not to the text. Cached on `enc`."""
+        if enc.reg_hits is not None:
+            return enc.reg_hits
+        out: list[tuple[int, int, int, int]] = []
+        reg = self.registry
+        if self.table.reg_first and len(enc.ids):
+            norms = self.table.norms
+            phrases = reg.phrases
+            ids, doc_of, starts = enc.ids.tolist(), enc.doc_of, enc.starts
+            for t in np.nonzero(self.table.bits.view[enc.ids] & B_REG_FIRST)[0].tolist():
+                d = int(doc_of[t])
+                s, e = int(starts[d]), int(starts[d + 1])
+                second = norms[ids[t + 1]] if t + 1 < e else None
+                for p in reg.candidates_at(norms[ids[t]], second):
+                    toks = phrases[p].tokens
+                    n = len(toks)
+                    if t + n <= e and all(norms[ids[t + k]] == toks[k] for k in range(2, n)):
+                        out.append((d, t - s, t - s + n - 1, p))
+        enc.reg_hits = np.array(out, dtype=np.int64).reshape(-1, 4)
+        return enc.reg_hits
+
+    def _registry_kinds(self, hits: np.ndarray) -> np.ndarray:
+        kinds = np.array([{NAME: 0, TAG: 1, ELECTION: 2}[p.kind] for p in self.registry.phrases], dtype=np.int64)
+        return kinds[hits[:, 3]] if len(hits) else np.zeros(0, dtype=np.int64)
 
     # -- cues --
     def cue_tokens(self, enc: Encoded) -> np.ndarray:
@@ -448,17 +568,34 @@ class Featurizer:
             has(B_ELECTION),
             has(B_NEUTRAL),
             has(B_NONPOL),
+            np.zeros(t, dtype=bool),  # calon_terdaftar, tagar_calon: set from the registry matches below
+            np.zeros(t, dtype=bool),
+            has(B_PARTY),
         ]
-        return np.stack(per_tok, axis=1)
+        out = np.stack(per_tok, axis=1)
+        hits = self.registry_hits(enc)
+        if len(hits):
+            at = enc.starts[hits[:, 0]] + hits[:, 2]  # a phrase fires at its last token
+            kind = self._registry_kinds(hits)
+            out[at[kind == 0], _C_NAME] = True
+            out[at[kind == 1], _C_TAG] = True
+            out[at[kind == 2], _C_ELECTION] = True  # an election-wide tag is an election term
+        return out
 
     def cue_matrix(self, enc: Encoded, per_tok: np.ndarray | None = None) -> np.ndarray:
         """(n_docs x n_cues) float32 0/1: the cue fires somewhere in the document."""
+        return (self.cue_first(enc, per_tok) >= 0).astype(np.float32)
+
+    def cue_first(self, enc: Encoded, per_tok: np.ndarray | None = None) -> np.ndarray:
+        """(n_docs x n_cues) int64: position (within the document) where each cue first fires, -1 if it does not."""
         if per_tok is None:
             per_tok = self.cue_tokens(enc)
-        out = np.zeros((enc.n_docs, len(CUES)), dtype=np.float32)
-        if len(per_tok):
-            for c in range(len(CUES)):
-                out[:, c] = np.bincount(enc.doc_of[per_tok[:, c]], minlength=enc.n_docs) > 0
+        out = np.full((enc.n_docs, len(CUES)), -1, dtype=np.int64)
+        for c in range(per_tok.shape[1] if len(per_tok) else 0):
+            pos = np.nonzero(per_tok[:, c])[0]
+            if len(pos):
+                docs, idx = np.unique(enc.doc_of[pos], return_index=True)
+                out[docs, c] = pos[idx] - enc.starts[docs]
         return out
 
     def cue_span(self, enc: Encoded, d: int, name: str, hi: int) -> int:
@@ -485,7 +622,30 @@ class Featurizer:
                 j = hi - k
                 if b(j) & B_NEG and not b(j + 1) & B_NEG_BREAK:
                     return j
+        elif name in ("calon_terdaftar", "tagar_calon"):
+            got = self.registry_phrase(enc, d, hi, NAME if name == "calon_terdaftar" else TAG)
+            if got is not None:
+                return got[0]
         return hi
+
+    def registry_phrase(self, enc: Encoded, d: int, hi: int, kind: str) -> tuple[int, int] | None:
+        """(lo, phrase) of the longest registry phrase of this kind ending at position hi of document d; among
+        equally long ones, the candidate of the most recent election."""
+        hits = self.registry_hits(enc)
+        lo_row, hi_row = np.searchsorted(hits[:, 0], [d, d + 1])  # hits are in document order
+        rows = hits[lo_row:hi_row]
+        rows = rows[rows[:, 2] == hi]
+        best: tuple[int, int] | None = None
+        for _, lo, _, p in rows.tolist():
+            if self.registry.phrases[p].kind != kind:
+                continue
+            if best is None or lo < best[0] or (lo == best[0] and self._recency(p) > self._recency(best[1])):
+                best = (lo, p)
+        return best
+
+    def _recency(self, p: int) -> str:
+        e = self.registry.elections[self.registry.phrases[p].election]
+        return str(e.get("voting_day") or "")
 
     def cue_hits(self, enc: Encoded, d: int) -> dict[str, tuple[int, int]]:
         """Reference (per-document, plain Python) cue rules: cue -> (lo, hi) positions of its first hit."""
@@ -493,6 +653,11 @@ class Featurizer:
         bits = self.table.bits.view[enc.ids[s:e]].tolist()
         n = len(bits)
         hits: dict[str, tuple[int, int]] = {}
+        ends: dict[int, list[tuple[int, str]]] = {}  # registry matches by last position
+        for lo, end, p in self.registry.match(self.tokens(enc, d)):
+            kind = self.registry.phrases[p].kind
+            name = {NAME: "calon_terdaftar", TAG: "tagar_calon", ELECTION: "istilah_pemilu"}[kind]
+            ends.setdefault(end - 1, []).append((lo, name))
 
         def put(name: str, lo: int, hi: int) -> None:
             hits.setdefault(name, (lo, hi))
@@ -535,11 +700,18 @@ class Featurizer:
                 put("netralitas", i, i)
             if b & B_NONPOL:
                 put("konteks_nonpolitik", i, i)
+            if b & B_PARTY:
+                put("nama_partai", i, i)
+            for lo, name in sorted(ends.get(i, ())):
+                put(name, i if name == "istilah_pemilu" else lo, i)
         return {name: hits[name] for name in CUE_NAMES if name in hits}
 
     # -- explicit matrix (training) --
-    def sparse(self, enc: Encoded) -> sp.csr_matrix:
-        """The (n_docs x n_features) float32 feature matrix; prediction uses the equivalent LinearScorer."""
+    def sparse(self, enc: Encoded) -> Any:
+        """The (n_docs x n_features) float32 scipy.sparse CSR feature matrix (training; prediction uses the
+        equivalent LinearScorer and never imports scipy, which keeps the helper process's start-up short)."""
+        import scipy.sparse as sp
+
         cfg = self.config
         n = enc.n_docs
         t = len(enc.ids)
@@ -633,25 +805,23 @@ class LinearScorer:
         self._sync()
         n = enc.n_docs
         inv_w, inv_c = self.f.norms(enc)
-        ind = self.f.indicator(enc)
         bi, bpos = self.f.bigram_index(enc)
         tok_uni = self._uni[enc.ids]
         tok_chr = self._chr[enc.ids]
         tok_bi = self.w_word[bi]
-        sum_w = ind @ tok_uni
+        sum_w = _segment_sums(tok_uni, enc.doc_of, n)
         if len(bi):
-            bind = sp.csr_matrix(
-                (np.ones(len(bi), dtype=np.float32), (enc.doc_of[bpos], np.arange(len(bi)))), shape=(n, len(bi))
-            )
-            sum_w = sum_w + bind @ tok_bi
-        sum_c = ind @ tok_chr
+            sum_w += _segment_sums(tok_bi, enc.doc_of[bpos], n)
+        sum_c = _segment_sums(tok_chr, enc.doc_of, n)
         cue_tok = self.f.cue_tokens(enc)
-        cues = self.f.cue_matrix(enc, cue_tok)
+        cue_first = self.f.cue_first(enc, cue_tok)
+        cues = (cue_first >= 0).astype(np.float32)
         logits = self.b + sum_w * inv_w[:, None] + sum_c * inv_c[:, None] + cues @ self.w_cue
         return {
             "logits": logits,
             "cues": cues,
             "cue_tok": cue_tok,
+            "cue_first": cue_first,
             "inv_w": inv_w,
             "inv_c": inv_c,
             "tok_uni": tok_uni,
@@ -664,13 +834,48 @@ class LinearScorer:
         return self.parts(enc)["logits"]
 
 
+def _segment_sums(rows: np.ndarray, doc_of: np.ndarray, n_docs: int) -> np.ndarray:
+    """(n_docs x k) float64 sums of `rows` grouped by their (sorted) document; 0 for a document without rows."""
+    out = np.zeros((n_docs, rows.shape[1]), dtype=np.float64)
+    if len(rows):
+        first = np.flatnonzero(np.diff(doc_of, prepend=-1))  # first row of each document that has rows
+        out[doc_of[first]] = np.add.reduceat(rows.astype(np.float64), first, axis=0)
+    return out
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
 
 
-def lexicon_paths() -> list[Path]:
-    from models.text import ABBREVIATIONS_PATH
+def mixed_proba(logits: np.ndarray, flag_idx: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Six label probabilities from the model's 7 logits: 6 of the multinomial model and, last, the logit of the
+    binary flagged-vs-not model (both already temperature-scaled).
 
-    return [ABBREVIATIONS_PATH, CUES_PATH]
+    The result is the average of two distributions: the multinomial softmax, and the same within-group shares
+    rescaled so that the partisan group gets the binary model's P(flagged). The binary model pools the four
+    partisan labels, so it ranks "needs review" better; the multinomial one tells them apart. An average of
+    probabilities is under-confident, so the mixture gets its own temperature (fitted on the validation split):
+    softmax(log(mixture) / temperature)."""
+    p = softmax(logits[:, :-1])
+    p_bin = 1.0 / (1.0 + np.exp(-np.clip(logits[:, -1], -60, 60)))
+    is_flag = np.zeros(p.shape[1], dtype=bool)
+    is_flag[flag_idx] = True
+    p_flag = p[:, is_flag].sum(axis=1, keepdims=True)
+    p_other = 1.0 - p_flag
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rescaled = np.where(
+            is_flag[None, :],
+            np.where(p_flag > 0, p / p_flag, 1.0 / is_flag.sum()) * p_bin[:, None],
+            np.where(p_other > 0, p / p_other, 1.0 / (~is_flag).sum()) * (1.0 - p_bin[:, None]),
+        )
+    mix = 0.5 * (p + rescaled)
+    if temperature == 1.0:
+        return mix
+    return softmax(np.log(np.clip(mix, 1e-300, 1.0)) / temperature)
+
+
+def lexicon_paths() -> list[Path]:
+    """The lexicon files the features depend on (an artifact records their hashes; changing one needs retraining)."""
+    return [*LEXICON_PATHS, CUES_PATH]

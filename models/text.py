@@ -4,18 +4,23 @@ Three steps, deterministic and shared by training and prediction:
 
 1. `normalize_text` works on characters, for what spans tokens: Unicode NFKC; control and format
    characters -> space; URLs -> " URL ", @mentions -> " MENTION "; hashtags kept *and* split
-   (`#Pilih02` -> "#pilih02 pilih 02"); lowercasing; keycaps set apart ("2️⃣"); spelled zero-padded
-   numbers ("kosong loro" -> "02"); very long runs without spaces cut; whitespace collapsed.
+   (`#Pilih02` -> "#pilih02 pilih 02", `#tolakpolitikuang` -> "#tolakpolitikuang tolak politik uang" by the
+   word list); lowercasing; keycaps set apart ("2️⃣"); spelled zero-padded numbers ("kosong loro",
+   "kosong 2" -> "02"); very long runs without spaces cut; whitespace collapsed.
 2. `tokenize` runs spaCy's Indonesian tokenizer on that text.
 3. `map_token` maps each token to its normal form(s) (cached per distinct token by models.features):
    invisible characters (variation selectors, skin tones) removed; glued ballot numbers split
    ("no.2", "paslon02"); laughter folded ("wkwkwk" -> "wkwk", "hahaha" -> "haha"); leetspeak inside
-   words undone ("t3tap" -> "tetap"); letters repeated 3+ times collapsed ("bangeeet" -> "banget");
-   abbreviation lexicon (`lexicon/abbreviations.tsv`); 1-9 as digits ("2", "02"), words (id/jv/su:
-   "dua", "loro", "hiji") or emoji (☝ ✌ 🤟, keycaps) -> "NUM1".."NUM9"; 🤘 👍 ✊ -> "POSE_*";
-   punctuation dropped.
+   words undone ("t3tap" -> "tetap"); reduplication with a digit folded ("teman2" -> "teman"); letters
+   repeated 3+ times collapsed ("bangeeet" -> "banget"), doubled letters too when that gives a known word
+   ("ayoo" -> "ayo"); abbreviation lexicon; 1-9 as digits ("2", "02"), number words (`lexicon/numbers.tsv`:
+   Indonesian, Javanese, Sundanese and other regional languages) or hand emoji (`lexicon/emoji.tsv`:
+   ☝ ✌ 🤟, keycaps) -> "NUM1".."NUM9"; other meaningful emoji -> POSE_* / EMO_*; punctuation dropped.
 
 `normalize(text)` runs all three and returns the normal-form tokens.
+
+Lexicon files (`models/lexicon/`, each documented in its header, each checked by tests/models/test_text.py):
+`abbreviations.tsv`, `numbers.tsv`, `emoji.tsv`, `words.txt` (hashtag splitting, doubled letters).
 
 The spaCy tokenizer is built once per process (`get_tokenizer`). It is spaCy's own Indonesian
 `Tokenizer` with the rules of `spacy.blank("id")`; the only difference is how the ~15,600
@@ -31,6 +36,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,6 +49,10 @@ from spacy.vocab import Vocab
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 ABBREVIATIONS_PATH = LEXICON_DIR / "abbreviations.tsv"
+NUMBERS_PATH = LEXICON_DIR / "numbers.tsv"
+EMOJI_PATH = LEXICON_DIR / "emoji.tsv"
+WORDS_PATH = LEXICON_DIR / "words.txt"
+LEXICON_PATHS = (ABBREVIATIONS_PATH, NUMBERS_PATH, EMOJI_PATH, WORDS_PATH)
 
 URL = "URL"
 MENTION = "MENTION"
@@ -60,14 +70,30 @@ _RE_MENTION = re.compile(r"@\w+")
 _RE_HASHTAG = re.compile(r"#(\w+)")
 _RE_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+|[^\W\d_]+")
 _RE_KEYCAP = re.compile("([0-9])\ufe0f?\u20e3")
-_NUMBER_WORD_DIGIT = {
-    "satu": "1", "siji": "1", "hiji": "1", "setunggal": "1",
-    "dua": "2", "loro": "2", "kalih": "2",
-    "tiga": "3", "telu": "3", "tilu": "3", "tigo": "3",
-    "empat": "4", "papat": "4", "opat": "4", "sekawan": "4",
-    "lima": "5", "limo": "5", "gangsal": "5",
-}  # fmt: skip
-_RE_ZERO_WORD = re.compile(r"\b(?:kosong|nol) +(" + "|".join(_NUMBER_WORD_DIGIT) + r")\b")
+
+
+def _read_table(path: Path, value_ok: Callable[[str], bool], what: str) -> dict[str, str]:
+    """<key><TAB><value> lines (comments and blank lines skipped); ValueError naming the bad line."""
+    table: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("\t")
+        if not sep or not key or " " in key or not value_ok(value):
+            raise ValueError(f"{path.name}:{n}: expected '<token><TAB>{what}'")
+        if key in table and table[key] != value:
+            raise ValueError(f"{path.name}:{n}: {key!r} is listed twice with different values")
+        table[key] = value
+    return table
+
+
+_NUMBER_WORD_DIGIT = _read_table(NUMBERS_PATH, lambda v: len(v) == 1 and v in "123456789", "<digit 1-9>")
+_RE_ZERO_WORD = re.compile(r"\b(?:kosong|nol) *(" + "|".join(sorted(_NUMBER_WORD_DIGIT)) + r"|[1-9])\b")
+
+
+def _zero_word(m: re.Match[str]) -> str:
+    w = m.group(1)
+    return " 0" + (w if w.isdigit() else _NUMBER_WORD_DIGIT[w]) + " "
 
 
 _MAX_RUN = 80
@@ -95,8 +121,58 @@ def _hashtag(m: re.Match[str]) -> str:
     if i and (s[i - 1].isalnum() or s[i - 1] in "_#&"):  # "C#", "&#39;", "a#b": not a hashtag
         return m.group(0)
     tag = m.group(1)
+    return " #" + tag.lower() + " " + _split_tag(tag) + " "
+
+
+@lru_cache(maxsize=20_000)
+def _split_tag(tag: str) -> str:
+    """The words of a hashtag: camel case and digits first, then each lowercase run by the word list."""
     parts = _RE_CAMEL.findall(tag.replace("_", " "))
-    return " #" + tag.lower() + " " + " ".join(p.lower() for p in parts) + " "
+    return " ".join(w for p in parts for w in segment(p.lower()))
+
+
+_SEG_MIN = 3  # shortest word the segmenter may cut out (2-letter words make spurious splits)
+_SEG_MAX = 20
+
+
+def segment(run: str) -> list[str]:
+    """Split a run of lowercase letters into words of `words.txt`, allowing unknown stretches at a cost.
+
+    Cost of a split = number of pieces + 0.5 x letters in unknown pieces; the cheapest wins (dynamic
+    programming), and the run stays whole unless the split has at least two pieces and covers at least
+    half of the letters with known words. "tolakpolitikuang" -> tolak politik uang,
+    "lanjutkanbontang" -> lanjutkan bontang, "harsi" -> harsi.
+    """
+    n = len(run)
+    if n < 2 * _SEG_MIN or not run.isalpha() or not run.isascii():
+        return [run]
+    words = word_list()
+    best: list[tuple[float, int, bool]] = [(0.0, 0, False)] + [(float("inf"), 0, False)] * n
+    for end in range(1, n + 1):
+        for start in range(max(0, end - _SEG_MAX), end):
+            piece = run[start:end]
+            known = len(piece) >= _SEG_MIN and piece in words
+            cost = best[start][0] + 1 + (0 if known else 0.5 * len(piece))
+            if cost < best[end][0]:
+                best[end] = (cost, start, known)
+    pieces: list[tuple[str, bool]] = []
+    end = n
+    while end > 0:
+        _, start, known = best[end]
+        pieces.append((run[start:end], known))
+        end = start
+    pieces.reverse()
+    # merge adjacent unknown pieces back together (an unknown name is one piece)
+    merged: list[tuple[str, bool]] = []
+    for piece, known in pieces:
+        if merged and not known and not merged[-1][1]:
+            merged[-1] = (merged[-1][0] + piece, False)
+        else:
+            merged.append((piece, known))
+    covered = sum(len(p) for p, k in merged if k)
+    if len(merged) < 2 or 2 * covered < n:
+        return [run]
+    return [p for p, _ in merged]
 
 
 def normalize_text(text: str) -> str:
@@ -129,12 +205,17 @@ def normalize_text(text: str) -> str:
     if not ascii_only and "\u20e3" in t:
         t = _RE_KEYCAP.sub(" \\1\u20e3 ", t)
     if "kosong" in t or "nol" in t:
-        t = _RE_ZERO_WORD.sub(lambda m: " 0" + _NUMBER_WORD_DIGIT[m.group(1)] + " ", t)
+        t = _RE_ZERO_WORD.sub(_zero_word, t)
     if marked:
         t = t.replace(_URL_MARK, f" {URL} ").replace(_MENTION_MARK, f" {MENTION} ")
     if len(t) >= _MAX_RUN:
         t = _RE_LONG_RUN.sub(_chop, t)
     return " ".join(t.split())  # single spaces: runs of spaces make spaCy's tokenizer several times slower
+
+
+def visible(s: str) -> str:
+    """The string without invisible characters (zero-width, variation selectors, skin tones): for reasons."""
+    return _RE_DROP.sub("", s) if not s.isascii() else s
 
 
 def normalize_texts(texts: list[str]) -> list[str]:
@@ -214,15 +295,10 @@ def tokenize(normalized: str) -> list[str]:
 
 # --- token level -------------------------------------------------------------------------------
 
-_POSE_TOKENS = {
-    "\u261d": "NUM1", "\U0001f446": "NUM1",  # ☝ 👆
-    "\u270c": "NUM2",  # ✌
-    "\U0001f91f": "NUM3",  # 🤟
-    "\U0001f918": "POSE_METAL",  # 🤘
-    "\U0001f44d": "POSE_THUMB",  # 👍 (also plain approval)
-    "\u270a": "POSE_FIST", "\U0001f44a": "POSE_FIST",  # ✊ 👊 allowed gesture
-}  # fmt: skip
-NUMBER_POSES = frozenset({"\u261d", "\U0001f446", "\u270c", "\U0001f91f", "\U0001f918"})
+_POSE_TOKENS = _read_table(EMOJI_PATH, lambda v: re.fullmatch(r"NUM[1-9]|POSE_[A-Z]+|EMO_[A-Z]+", v) is not None,
+                           "<NUMn, POSE_* or EMO_*>")  # fmt: skip
+# hand emoji that show a ballot number (and the "metal" hand read as three fingers): the pose cue
+NUMBER_POSES = frozenset(k for k, v in _POSE_TOKENS.items() if v.startswith("NUM") or v == "POSE_METAL")
 _RE_SMALL_NUMBER = re.compile(r"0?[1-9]")
 _RE_HAS_WORDCHAR = re.compile(r"[^\W_]")
 
@@ -241,20 +317,38 @@ def abbreviations() -> dict[str, tuple[str, ...]]:
     return table
 
 
+@lru_cache(maxsize=1)
+def word_list() -> frozenset[str]:
+    """The known-word list (`lexicon/words.txt`)."""
+    words = set()
+    for n, line in enumerate(WORDS_PATH.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        w = line.strip()
+        if not (w.isascii() and w.isalpha() and w.islower() and len(w) >= _SEG_MIN):
+            raise ValueError(f"{WORDS_PATH.name}:{n}: expected one lowercase ASCII word of at least 3 letters")
+        words.add(w)
+    return frozenset(words)
+
+
 _RE_LAUGH = re.compile(r"a?(?:w+k+){2,}[wk]*|a?wok(?:wok)+|a?(?:ha){2,}h?|(?:he){2,}h?|(?:hi){3,}h?|(?:xi){2,}")
 _RE_REPEAT = re.compile(r"([^\W\d_])\1{2,}")
 _LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t"}
 _RE_LEET = re.compile(r"(?<=[a-z])[013457](?=[a-z])")
-_RE_GLUED_NUMBER = re.compile(r"(no|nomor|nomer|nmr|paslon|capres|urut)\.?(\d{1,2})")
+_RE_GLUED_NUMBER = re.compile(
+    r"(no|nomor|nomer|nmr|paslon|pslon|capres|cawapres|cagub|cabup|cawalkot|calon|caleg|urut)[.#]?(\d{1,2})"
+)
+_RE_REDUP = re.compile(r"([a-z]{2,})2")  # "teman2", "beliau2": reduplication written with a digit
+_RE_DOUBLE = re.compile(r"([a-z])\1")
 
 
 def map_token(tok: str) -> tuple[str, ...]:
     """Normal form(s) of one spaCy token of a normalised text; () for punctuation and spaces.
 
     Placeholders stay; hand-sign emoji and keycaps -> NUMn / POSE_*; "no.2", "paslon02" split;
-    laughter -> "wkwk" / "haha"; leetspeak inside a word ("t3tap") undone; letters repeated 3+
-    times collapsed to one ("bangeeet" -> "banget"); abbreviation lexicon; 1-9 as digits or
-    number words (id/jv/su) -> NUMn.
+    laughter -> "wkwk" / "haha"; leetspeak inside a word ("t3tap") undone; "teman2" -> "teman"; letters
+    repeated 3+ times collapsed to one ("bangeeet" -> "banget"); abbreviation lexicon; doubled letters
+    collapsed when that gives a known word ("ayoo" -> "ayo"); 1-9 as digits or number words -> NUMn.
     """
     if tok in PLACEHOLDERS:
         return (tok,)
@@ -274,7 +368,11 @@ def map_token(tok: str) -> tuple[str, ...]:
         return ("haha",) if "h" in tok or "x" in tok else ("wkwk",)
     if not tok.isdigit() and any(c.isdigit() for c in tok):
         tok = _RE_LEET.sub(lambda m: _LEET[m.group(0)], tok)
-    tok = _RE_REPEAT.sub("\\1", tok)
+    m = _RE_REDUP.fullmatch(tok)
+    if m:
+        tok = m.group(1)
+    if len(set(tok)) > 1:  # "ppp" (a party) stays; "bangeeet" -> "banget"
+        tok = _RE_REPEAT.sub("\\1", tok)
     if _RE_SMALL_NUMBER.fullmatch(tok):
         return (f"NUM{tok[-1]}",)
     digit = _NUMBER_WORD_DIGIT.get(tok)
@@ -283,6 +381,10 @@ def map_token(tok: str) -> tuple[str, ...]:
     expansion = abbreviations().get(tok)
     if expansion is not None:
         return expansion
+    if len(tok) >= 4 and _RE_DOUBLE.search(tok) and tok not in word_list():
+        single = _RE_DOUBLE.sub("\\1", tok)  # "ayoo" -> "ayo", "menangg" -> "menang", if that is a known word
+        if single in word_list() or single in abbreviations():
+            return map_token(single)
     if _RE_HAS_WORDCHAR.search(tok) or not _is_punct(tok):
         return (tok,)
     return ()

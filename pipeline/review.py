@@ -2,7 +2,11 @@
 
 Priority (higher first) = flag_score × author_weight × recency, where
 - flag_score is the model's probability that the post is partisan (the sum over the four flagged labels);
-- author_weight is 1.0 when the author's account is on the watchlist (a known ASN), else 0.5;
+- author_weight = 0.3 + 0.7 × ASN-likelihood of the author (pipeline.asn.asn_likelihood, stored per author as
+  authors.asn_score from bio and display name when posts are loaded; 1.0 when the account is on the watchlist,
+  0.0 for an author not scored yet): from 0.3 for an account nothing marks as a civil servant to 1.0 for a known
+  ASN. The floor keeps a clearly partisan post by an unknown account in the queue's upper part; the neutrality
+  rules bind ASN, so who wrote a post weighs as much as what it says;
 - recency is 0.5 ** (age in days / 7), the age counted back from the newest pending post (not from the clock, so
   that a replayed or late-loaded season ranks the same way): a post loses half its weight every week, because a
   violation is most useful to Bawaslu while the election stage it belongs to is still running.
@@ -16,8 +20,7 @@ from typing import Any
 
 from pipeline.storage import Store
 
-WATCHLIST_WEIGHT = 1.0
-OTHER_AUTHOR_WEIGHT = 0.5
+AUTHOR_FLOOR = 0.3  # author_weight = AUTHOR_FLOOR + (1 - AUTHOR_FLOOR) * ASN-likelihood
 HALF_LIFE_DAYS = 7.0
 
 _ENQUEUE = """
@@ -41,10 +44,13 @@ WITH front AS (
 )
 UPDATE review_items SET
   priority = review_items.flag_score
-             * (CASE WHEN review_items.on_watchlist THEN {WATCHLIST_WEIGHT} ELSE {OTHER_AUTHOR_WEIGHT} END)
+             * ({AUTHOR_FLOOR} + {1 - AUTHOR_FLOOR}
+                * (CASE WHEN review_items.on_watchlist THEN 1.0 ELSE coalesce(a.asn_score, 0.0) END))
              * pow(0.5, greatest(date_diff('second', p.posted_at, front.newest), 0) / 86400.0 / {HALF_LIFE_DAYS}),
   updated_at = $now
-FROM posts p, front
+FROM posts p
+CROSS JOIN front
+LEFT JOIN authors a ON a.platform = p.platform AND a.platform_id = p.author_platform_id
 WHERE review_items.status = 'pending'
   AND p.platform = review_items.platform AND p.platform_post_id = review_items.platform_post_id
 """

@@ -112,3 +112,52 @@ def test_bad_batch_size_and_missing_model(tmp_path: Path) -> None:
         classify_jsonl(inp, tmp_path / "out.jsonl", batch_size=0)
     with pytest.raises(ModelError):
         classify_jsonl(inp, tmp_path / "out.jsonl", model_dir=tmp_path / "nope")
+
+
+def test_rejects_do_not_stop_a_batch_and_fields_round_trip(tmp_path: Path) -> None:
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [
+        {"id": "x1", "text": "Ayo coblos nomor 2!", "nested": {"a": [1, {"b": None}]}, "n": 12345678901234567890},
+        {"id": "x2", "text": "kamu tahu \\u0000 ini", "score": 1.5e-7},
+        {"id": "x3", "text": "🙂" * 10},
+    ]
+    _write(inp, [json.dumps(r, ensure_ascii=False).encode() for r in rows] + [b'{"id": "x4", "text": "a\\ud800b"}'])
+    stats = classify_jsonl(inp, out)
+    assert (stats.written, stats.rejected) == (3, 1)
+    got = _read(out)
+    for src, row in zip(rows, got, strict=True):
+        assert {k: row[k] for k in src} == src  # big integers, nested values and floats survive untouched
+    assert got[2]["label"] == "non_political" and "tidak ada kata" in got[2]["reasons"][0]
+    assert _read(tmp_path / "out.jsonl.rejects.jsonl")[0]["reason"].startswith("text is not valid UTF-8")
+
+
+@pytest.mark.slow
+def test_helper_process_classifies_lines_like_the_calling_process(tmp_path: Path) -> None:
+    """A big batch is split: the helper parses, scores and writes its half; the bytes must be the same."""
+    import shutil
+    import time
+
+    from models.bench import make_texts
+    from models.predict import PARALLEL_MIN, Classifier, classify_lines, resolve_model_dir
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(resolve_model_dir(), model_dir)
+    texts = make_texts(PARALLEL_MIN + 20, seed=8)
+    items = [(i + 1, json.dumps({"id": i, "text": t}).encode()) for i, t in enumerate(texts)]
+    items[7] = (8, b"not json")  # a reject in the first half
+    items[-3] = (len(items) - 2, b'{"id": 1}')  # and one in the second
+    single = classify_lines(Classifier.load(model_dir, workers=0), items)
+    with Classifier.load(model_dir, workers=1) as par:
+        deadline = time.monotonic() + 60
+        while par._ready_worker() is None:
+            assert time.monotonic() < deadline, "helper process did not start"
+            time.sleep(0.2)
+        chunks = par.classify_lines(items)
+        assert len(chunks) == 2 and par._proc_ready
+        assert b"".join(c.out for c in chunks) == single.out
+        assert b"".join(c.rejects for c in chunks) == single.rejects
+        assert sum(c.written for c in chunks) == single.written == len(items) - 2
+        par._proc.kill()  # a dead helper: the calling process does both halves, nothing is lost
+        par._proc.wait()
+        again = par.classify_lines(items)
+        assert b"".join(c.out for c in again) == single.out and par._workers == 0
