@@ -5,6 +5,7 @@ Heavy imports (Prefect, scikit-learn, Scrapy) happen inside the commands that ne
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -31,6 +32,7 @@ app = typer.Typer(
 # Wide enough for the queue table when the output is piped to a file or a pager.
 console = Console(width=None if sys.stdout.isatty() else 160)
 DEMO_DATA = PROJECT_ROOT / "spiders" / "replay" / "data"
+DEMO_SPIDERS = ["mastodon", "telegram", "bluesky", "x", "youtube", "rss"]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -74,10 +76,14 @@ def replay(
     clock: Annotated[str | None, typer.Option(help="Hide statuses after this ISO time.")] = None,
     generate: Annotated[int | None, typer.Option(help="Serve N synthetic statuses instead of the data.")] = None,
     seed: int = 7,
+    platform_data: Annotated[
+        Path | None, typer.Option(help="Folder of <platform>/ data for the other platforms (default: bundled).")
+    ] = None,
 ) -> None:
     """Serve the bundled sample data on loopback in the platforms' real wire formats."""
     argv = ["--host", host, "--port", str(port), "--data", str(data), "--seed", str(seed)]
-    for flag, value in (("--fault-every", fault_every), ("--clock", clock), ("--generate", generate)):
+    options = (("--fault-every", fault_every), ("--clock", clock), ("--generate", generate))
+    for flag, value in (*options, ("--platform-data", platform_data)):
         if value is not None:
             argv += [flag, str(value)]
     raise typer.Exit(subprocess.call([sys.executable, "-m", "spiders.replay", *argv], cwd=PROJECT_ROOT))
@@ -99,7 +105,7 @@ def crawl(
     for name in spiders or settings.spiders:
         try:
             with console.status(f"crawling {name} …"):
-                result = run_spider(settings, name, run_id, build_targets(store, name))
+                result = run_spider(settings, name, run_id, build_targets(store, name, settings.recheck_days))
         except PantauError as exc:  # one spider's failure does not hide the others' results
             console.print(f"[red]{name} failed:[/] {exc}")
             failed += 1
@@ -118,6 +124,12 @@ def _print_target_results(settings: Settings, spider: str, run_id: str) -> None:
     from flows.crawl import target_results
 
     results = target_results(settings, spider, run_id)
+    rechecks = [r for r in results if r.target.startswith("recheck:")]  # one line for them, not a row each
+    results = [r for r in results if not r.target.startswith("recheck:")]
+    if rechecks:
+        gone = sum(1 for r in rechecks if r.detail.startswith("gone:"))
+        unchecked = sum(1 for r in rechecks if r.status != "ok")
+        console.print(f"  flagged posts fetched again: {len(rechecks)} ({gone} gone, {unchecked} not checked)")
     if not results:
         console.print("  no targets: add rows for this platform to the watchlist")
         return
@@ -152,6 +164,275 @@ def classify(
         f"{stats.written} labelled, {stats.rejected} rejected, {stats.flagged} flagged in {stats.seconds:.2f} s → "
         f"{output}"
     )
+
+
+def _demo_heldout() -> dict[str, tuple[list[str], list[str]]]:
+    """The demo's labelled statuses as plain text: a held-out evaluation set (never trained on)."""
+    from spiders.pages.mastodon import html_to_text
+
+    texts, labels = [], []
+    for line in (DEMO_DATA / "statuses.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if row.get("label") and isinstance(row.get("content"), str):
+            texts.append(html_to_text(row["content"]))
+            labels.append(row["label"])
+    return {"demo": (texts, labels)} if texts else {}
+
+
+def _figures_table(title: str, evaluations: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for col in ("set", "n", "macro-F1", "flagged P", "flagged R"):
+        table.add_column(col, justify="right" if col != "set" else "left")
+    for name, m in evaluations.items():  # the card's headline figures of each set
+        p, r = m["flagged_precision"], m["flagged_recall"]
+        table.add_row(name, str(m["n"]), f"{m['macro_f1']:.3f}", f"{p:.3f}", f"{r:.3f}")
+    return table
+
+
+@app.command()
+def train(
+    with_reviews: Annotated[
+        bool, typer.Option("--with-reviews", help="Add reviewers' decisions from the database as labels.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Random seed: the same data and seed give the same model.")] = 13,
+    out: Annotated[Path | None, typer.Option(help="Artifact folder (default models/artifacts/<version>).")] = None,
+) -> None:
+    """Train the classifier; write model, card, metrics and confusion matrix; point CURRENT at it."""
+    from models.train import run
+
+    store = _store(_settings()) if with_reviews else None
+    with console.status("training the classifier (about a minute) …"):
+        report = run(out=out, seed=seed, store=store, heldout=_demo_heldout())
+    card = report["card"]
+    rows = {"test": card["test"], "valid": card["valid"], **card["heldout"]}
+    console.print(_figures_table(f"{card['version']}: threshold {card['threshold']}", rows))
+    reviews = report["reviews"]
+    if reviews is not None:
+        console.print(f"reviews: {reviews['summary']}")
+        if reviews["before"]:
+            console.print(_figures_table("fixed test split", {"before": reviews["before"], "after": reviews["after"]}))
+    where = f"{report['out']}" + (" (now models/artifacts/CURRENT)" if report["current"] else "")
+    console.print(f"artifact: {where}")
+
+
+@app.command()
+def evaluate(
+    file: Annotated[Path, typer.Argument(help="Labelled JSONL: rows with text (or Mastodon content) and label.")],
+) -> None:
+    """Per-label precision/recall/F1, flagged precision/recall and the confusion matrix on a labelled file."""
+    from models.evaluate import evaluate_file
+    from spiders.pages.mastodon import html_to_text
+
+    settings = _settings()
+    try:
+        ev = evaluate_file(file, settings.model_dir, html_to_text=html_to_text)
+    except PantauError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    m = ev.metrics
+    table = Table(title=f"{file}: model {ev.model_version}, threshold {ev.threshold}")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="right" if col != "label" else "left")
+    for label, v in m["per_label"].items():
+        table.add_row(label, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+    table.add_row("macro-F1", "", "", f"{m['macro_f1']:.3f}", str(m["n"]))
+    f = m["flagged"]
+    table.add_row("flagged", f"{f['precision']:.3f}", f"{f['recall']:.3f}", f"{f['f1']:.3f}", f"tp {f['tp']}")
+    console.print(table)
+    cm = m["confusion_matrix"]
+    matrix = Table(title="confusion matrix (rows: true, columns: predicted)")
+    matrix.add_column("")
+    for label in cm["labels"]:
+        matrix.add_column(label[:8], justify="right")
+    for label, row in zip(cm["labels"], cm["rows_true_cols_pred"], strict=True):
+        matrix.add_row(label, *(str(x) for x in row))
+    console.print(matrix)
+    if ev.n_skipped:
+        for reason, lines in ev.skipped.items():
+            shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
+            console.print(f"[yellow]skipped {len(lines)}:[/] {reason} (lines {shown})")
+
+
+@app.command()
+def explain(
+    text: Annotated[str, typer.Argument(help="The post's text, in quotes.")],
+    bio: Annotated[str | None, typer.Option(help="The author's bio (adds a reason, never changes the score).")] = None,
+) -> None:
+    """Label, scores, reasons and the highlighted cues of one text."""
+    from rich.markup import escape
+
+    from models.predict import Classifier
+
+    settings = _settings()
+    with Classifier.load(settings.model_dir, workers=0) as clf:
+        ex = clf.explain(text, bio)
+    res = ex.result
+    verdict = "DITANDAI untuk ditinjau" if res.flagged else "tidak ditandai"
+    console.print(f"[bold]{res.label.value}[/] ({verdict}; model {ex.model_version}, ambang {ex.threshold})")
+    marks: dict[int, int] = {}
+    for n, cue in enumerate(ex.cues):
+        for i in range(cue.start, cue.end + 1):
+            marks.setdefault(i, n)
+    words = []
+    for i, tok in enumerate(ex.tokens):
+        shown = escape(tok.strip() or " ")
+        sup = str(marks.get(i, 0) + 1).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        words.append(f"[reverse]{shown}[/reverse]{sup}" if i in marks else shown)
+    console.print("teks: " + " ".join(words))
+    scores = Table(title="skor")
+    scores.add_column("label")
+    scores.add_column("P", justify="right")
+    for label, p in sorted(res.scores.items(), key=lambda kv: -kv[1]):
+        scores.add_row(label, f"{p:.3f}")
+    console.print(scores)
+    for n, cue in enumerate(ex.cues, 1):
+        console.print(f"  [{n}] {escape(cue.reason)}")
+    for gram, gain in ex.ngrams:
+        console.print(f"  n-gram '{escape(gram)}' (+{gain:.2f})")
+    for reason in res.reasons:
+        console.print(f"  - {escape(reason)}")
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(help="The export file to import.")],
+    format: Annotated[str, typer.Option("--format", help="meta-csv, tiktok-json, x-json, csv or jsonl.")],
+    mapping: Annotated[Path | None, typer.Option(help="TOML column mapping (required for csv and jsonl).")] = None,
+) -> None:
+    """Import a research-programme export (Meta, TikTok, X, CSV/JSONL) as Posts; bad rows become rejects."""
+    from flows.load import load_spider
+    from flows.nightly import new_run_id
+    from models.predict import Classifier
+    from pipeline.review import refresh_queue
+    from spiders.importers import SOURCE, import_to_landing
+
+    settings = _settings()
+    store = _store(settings)
+    run_id = new_run_id()
+    try:
+        landed = import_to_landing(file, format, mapping, settings.landing_dir.resolve(), run_id)
+    except PantauError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    store.start_run(run_id, [SOURCE])
+    with console.status("loading …"), Classifier.load(settings.model_dir) as classifier:
+        result = load_spider(settings, SOURCE, run_id, classifier)
+        queued = refresh_queue(store, run_id, classifier.version)
+    flagged = sum(result.flagged_per_label.values())
+    totals = {
+        "fetched": result.fetched,
+        "new_posts": result.new_posts,
+        "updated_posts": result.updated_posts,
+        "rejected": result.rejected,
+        "classified": result.classified,
+        "flagged": flagged,
+        "queued": queued,
+        "flagged_per_label": dict(result.flagged_per_label),
+    }
+    store.finish_run(run_id, "ok", totals, f"import of {file.name} ({format})")
+    console.print(
+        f"{file.name}: {landed.posts} posts ({result.new_posts} new, {result.updated_posts} updated), "
+        f"{result.rejected} rejected, {flagged} flagged, {queued} queued; run {run_id}"
+    )
+    for reason, n in landed.reasons.most_common(10):
+        console.print(f"  rejected: {n}× {reason}")
+
+
+watchlist_app = typer.Typer(help="Check the watchlist file.", no_args_is_help=True)
+app.add_typer(watchlist_app, name="watchlist")
+
+
+@watchlist_app.command("check")
+def watchlist_check(file: Annotated[Path, typer.Argument(help="Watchlist file, CSV or TOML.")]) -> None:
+    """Validate a watchlist file (CSV or TOML): every bad row with its line number, targets per platform."""
+    from collections import Counter
+
+    from pipeline.targets import watch_targets
+    from pipeline.watchlist import read_watchlist
+
+    try:
+        rows, problems = read_watchlist(file)
+    except PantauError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    for problem in problems:
+        console.print(f"[red]line {problem.line}:[/] {problem.reason}")
+    enabled = [r for r in rows if r["enabled"]]
+    per_platform = Counter(r["platform"] for r in enabled)
+    targets = {p: len(watch_targets(enabled, p)) for p in sorted(per_platform)}
+    console.print(
+        f"{len(rows)} rows good ({len(enabled)} enabled), {len(problems)} bad; targets: "
+        + (", ".join(f"{p} {n}" for p, n in targets.items()) or "none")
+    )
+    if problems:
+        raise typer.Exit(1)
+
+
+authors_app = typer.Typer(help="Authors seen in collected posts.", no_args_is_help=True)
+app.add_typer(authors_app, name="authors")
+
+
+@authors_app.command("suggest")
+def authors_suggest(
+    min_score: Annotated[float, typer.Option(help="Lowest ASN-likelihood to list (0–1).")] = 0.5,
+    platform: Annotated[str | None, typer.Option(help="Only this platform.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 50,
+) -> None:
+    """List likely-ASN accounts (from bio and display name) not yet on the watchlist, with the reasons."""
+    from pipeline.authors import suggest_accounts
+
+    found = suggest_accounts(_store(_settings()), min_score, platform, limit)
+    table = Table(title=f"akun yang mungkin ASN, belum di watchlist: {len(found)} (petunjuk, bukan temuan)")
+    for col in ("platform", "akun", "nama", "skor", "alasan", "post", "ditandai"):
+        table.add_column(col, overflow="fold")
+    for s in found:
+        table.add_row(
+            s.platform, s.handle, s.display_name, f"{s.score:.2f}", "; ".join(s.reasons), str(s.posts), str(s.flagged)
+        )
+    console.print(table)
+
+
+@app.command()
+def evidence(
+    platform: Annotated[str, typer.Argument(help="The post's platform, e.g. telegram.")],
+    post_id: Annotated[str, typer.Argument(help="The post's platform_post_id.")],
+    raw: Annotated[bool, typer.Option(help="Print only the raw payload, byte for byte (e.g. for sha256sum).")] = False,
+) -> None:
+    """Show where a post came from and its raw payload as captured, with its sha256 checked, versions, deletion."""
+    from pipeline.schema import sha256_text
+
+    store = _store(_settings())
+    key = [platform, post_id]
+    rows = store.query("SELECT * FROM posts WHERE platform = ? AND platform_post_id = ?", key)
+    if not rows:
+        console.print(f"[red]no post {platform} {post_id}[/]")
+        raise typer.Exit(1)
+    post = rows[0]
+    if raw:
+        sys.stdout.write(post["raw"])
+        return
+    intact = sha256_text(post["raw"]) == post["raw_sha256"]
+    versions = store.query(
+        "SELECT collected_at, superseded_at, raw_sha256 FROM post_versions WHERE platform = ? AND platform_post_id = ? "
+        "ORDER BY collected_at",
+        key,
+    )
+    gone = store.query("SELECT noticed_at, detail FROM post_deletions WHERE platform = ? AND platform_post_id = ?", key)
+    facts = (
+        ("url", post["url"]),
+        ("author", f"{post['author_handle']} ({post['author_platform_id']})"),
+        ("found by", post["watch_target"]),
+        ("posted at", post["posted_at"]),
+        ("first captured", post["first_collected_at"]),
+        ("last captured", f"{post['collected_at']} in run {post['run_id']}"),
+        ("raw sha256", f"{post['raw_sha256']} ({'matches the raw payload' if intact else 'DOES NOT MATCH'})"),
+        ("earlier versions", "; ".join(f"{v['collected_at']} sha256 {v['raw_sha256'][:12]}" for v in versions)),
+        ("deleted", f"noticed {gone[0]['noticed_at']}: {gone[0]['detail']}" if gone else "not noticed"),
+    )
+    for label, value in facts:
+        console.print(f"[bold]{label}:[/] {value or 'none'}", markup=True, highlight=False)
+    console.print("[bold]raw payload:[/]")
+    console.print(post["raw"], markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -261,6 +542,8 @@ def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
 ) -> None:
     """Replay the bundled sample data through one nightly run and show the review queue."""
+    from spiders.replay.platforms import REPLAY_CREDENTIALS
+
     settings = _settings(data_dir=data_dir)
     with replay_server(DEMO_DATA) as url:
         console.print(f"replay server with the bundled sample data: {url}")
@@ -271,8 +554,10 @@ def demo(
             "download_delay_s": 0.0,
             "autothrottle": False,
             "concurrent_requests": 16,
+            # the replay server's own fictional credentials, so the demo shows the sources that need a login
+            **{name.removeprefix("PANTAU_").lower(): value for name, value in REPLAY_CREDENTIALS.items()},
         }
-        summary = _run_flow(overrides, ["mastodon"])
+        summary = _run_flow(overrides, DEMO_SPIDERS)
     _print_summary(summary)
     console.print(_queue_table(15, settings))
     console.print(f"database: {settings.database} — run again: nothing is added twice.")
@@ -387,7 +672,11 @@ def cli_markdown() -> str:
     """The README's CLI reference, generated from the commands themselves."""
     group: Any = typer.main.get_command(app)
     lines = ["| command | what it does | arguments and options |", "| --- | --- | --- |"]
-    for name, cmd in sorted(group.commands.items()):
+    commands = []
+    for name, cmd in sorted(group.commands.items()):  # a command group (`pantau watchlist …`) lists its commands
+        subs = getattr(cmd, "commands", None)
+        commands += [(f"{name} {sub}", c) for sub, c in sorted(subs.items())] if subs else [(name, cmd)]
+    for name, cmd in commands:
         params = []
         for p in cmd.params:
             if p.name == "help":
@@ -410,6 +699,10 @@ def show_settings(
         return
     for name, value in _settings().model_dump().items():
         console.print(f"PANTAU_{name.upper()}={value}")
+
+
+# the workspace's commands (serve, user add), loaded by name: the layer contract keeps the two faces independent
+importlib.import_module("pipeline.web.commands").register(app)
 
 
 def quiet_prefect_environment() -> None:

@@ -1,0 +1,92 @@
+"""The workspace's CLI commands, registered on the `pantau` app: `pantau serve` and `pantau user add`.
+
+The web stack is imported inside the commands so that `pantau --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+
+from pipeline.config import Settings
+from pipeline.errors import PantauError
+
+user_app = typer.Typer(
+    help="Manage workspace accounts: `pantau user add NAME --role ROLE [--password-stdin]`.", no_args_is_help=True
+)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except PantauError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default PANTAU_SERVE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default PANTAU_SERVE_PORT).")] = None,
+) -> None:
+    """Start the review workspace (web) on 127.0.0.1:8000 unless configured otherwise."""
+    import uvicorn
+
+    from pipeline.web.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    typer.echo(f"review workspace on http://{host or settings.serve_host}:{port or settings.serve_port}/")
+    uvicorn.run(
+        app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info", proxy_headers=False
+    )
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Kata sandi / password: ")
+    if getpass.getpass("Ulangi / repeat: ") != first:
+        typer.echo("error: the two passwords differ", err=True)
+        raise typer.Exit(2)
+    return first
+
+
+@user_app.command("add")
+def add_user(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ -).")],
+    role: Annotated[str, typer.Option(help="reviewer, supervisor, analyst or admin.")] = "reviewer",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a workspace account; the password is prompted twice (or read from stdin), never an argument."""
+    from pipeline.storage import Store
+    from pipeline.web import auth, repo
+    from pipeline.web.taxonomy import ROLES
+
+    if role not in ROLES:
+        typer.echo(f"error: role must be one of {', '.join(ROLES)}", err=True)
+        raise typer.Exit(2)
+    if not auth.USERNAME.match(name):
+        typer.echo("error: a user name is 1-64 letters, digits, dots, underscores or hyphens", err=True)
+        raise typer.Exit(2)
+    password = _read_password(password_stdin)
+    if len(password) < auth.MIN_PASSWORD_CHARS:
+        typer.echo(f"error: the password needs at least {auth.MIN_PASSWORD_CHARS} characters", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    store = Store(settings.database, settings.lock_timeout_s)
+    store.init()
+    try:
+        repo.add_user(store, name, auth.hash_password(password), role, "cli", auth.now_utc())
+    except PantauError as exc:
+        typer.echo(f"error: {'that user name is taken' if str(exc) == 'user_exists' else exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {name} added with role {role}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve` and the `user` group to the pantau command."""
+    app.command()(serve)
+    app.add_typer(user_app, name="user")

@@ -1,0 +1,551 @@
+"""Every query the review workspace runs, on short connections of `pipeline.storage.Store`.
+
+Values always travel as parameters; the only SQL built from pieces is the queue's WHERE clause, and its pieces are
+fixed strings chosen by which filters are set. Callers hold a `Gate` session (see `db.py`) and, for writes, its
+write lock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pipeline.errors import WorkspaceError
+from pipeline.storage import Store
+from pipeline.web.foureyes import Decision, can_act, next_status
+from pipeline.web.taxonomy import OPEN_STATUSES
+
+EXCERPT_CHARS = 280
+PAGE_SIZE = 50
+Key = tuple[str, str]
+
+
+def entity_key(key: Key) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+# --- users and sign-in ------------------------------------------------------------------------------------------
+
+
+def get_user(store: Store, username: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT * FROM users WHERE username = ?", [username])
+    return rows[0] if rows else None
+
+
+def list_users(store: Store) -> list[dict[str, Any]]:
+    return store.query("SELECT username, role, enabled, created_at, created_by FROM users ORDER BY username")
+
+
+def add_user(store: Store, username: str, password_hash: str, role: str, actor: str, now: datetime) -> None:
+    with store.transaction() as con:
+        if con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+            raise WorkspaceError("user_exists")
+        con.execute(
+            "INSERT INTO users VALUES (?, ?, ?, true, ?, ?, ?, ?)",
+            [username, password_hash, role, now, now, actor, now],
+        )
+        store.audit(con, actor, "add_user", "user", username, {"role": role})
+
+
+def set_enabled(store: Store, username: str, enabled: bool, actor: str, now: datetime) -> None:
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
+            raise WorkspaceError("no_user")
+        # disabling also ends the account's open sessions
+        con.execute(
+            "UPDATE users SET enabled = ?, sessions_after = ?, updated_at = ? WHERE username = ?",
+            [enabled, now, now, username],
+        )
+        store.audit(con, actor, "enable_user" if enabled else "disable_user", "user", username, {})
+
+
+def end_sessions(store: Store, username: str, now: datetime) -> None:
+    """Invalidate every session of this user issued before now (sign-out ends copies of the cookie too)."""
+    with store.transaction() as con:
+        con.execute("UPDATE users SET sessions_after = ?, updated_at = ? WHERE username = ?", [now, now, username])
+        store.audit(con, username, "logout", "user", username, {})
+
+
+def record_login(store: Store, username: str, client: str, ok: bool, now: datetime) -> None:
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO login_attempts (attempted_at, username, client, succeeded) VALUES (?, ?, ?, ?)",
+            [now, username, client, ok],
+        )
+        if ok:
+            store.audit(con, username, "login", "user", username, {"client": client})
+
+
+def recent_failures(store: Store, username: str, client: str, since: datetime) -> tuple[int, int]:
+    """Failed sign-ins since `since` (and since the account's last success): (for this account, from this client)."""
+    row = store.query(
+        "SELECT count(*) FILTER (WHERE username = ? AND attempted_at > coalesce((SELECT max(attempted_at) "
+        "FROM login_attempts WHERE username = ? AND succeeded), ?)) AS by_user, "
+        "count(*) FILTER (WHERE client = ?) AS by_client "
+        "FROM login_attempts WHERE NOT succeeded AND attempted_at > ?",
+        [username, username, since, client, since],
+    )[0]
+    return int(row["by_user"]), int(row["by_client"])
+
+
+# --- the queue --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What a reviewer narrowed the queue to; every value is validated before it gets here."""
+
+    view: str = "todo"  # 'todo' (what I may decide), 'open', 'all', or one status
+    region: str | None = None
+    agency: str | None = None
+    platform: str | None = None
+    label: str | None = None
+    posted_from: datetime | None = None  # UTC instants, inclusive
+    posted_before: datetime | None = None  # exclusive
+    watchlist_only: bool = False
+    page: int = 1
+
+
+@dataclass
+class _Where:
+    clauses: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " AND ".join(self.clauses) if self.clauses else "true"
+
+
+_DECIDED_BY_ME = (
+    "EXISTS (SELECT 1 FROM review_decisions d WHERE d.platform = q.platform "
+    "AND d.platform_post_id = q.platform_post_id AND d.reviewer = ?)"
+)
+_JOIN_WATCH = (
+    "LEFT JOIN (SELECT platform, lower(handle) AS handle, any_value(agency) AS agency, "
+    "any_value(region_code) AS region_code FROM watchlist WHERE kind = 'account' GROUP BY ALL) w "
+    "ON w.platform = q.platform AND w.handle = lower(q.author_handle)"
+)
+_LIVE_LEASE = (
+    "LEFT JOIN review_leases l ON l.platform = q.platform AND l.platform_post_id = q.platform_post_id "
+    "AND l.expires_at > ?"
+)
+_ORDER = "ORDER BY q.priority DESC, q.platform_post_id"
+_QUEUE_COLUMNS = (
+    "q.platform, q.platform_post_id, q.status, q.priority, q.label, q.flag_score, q.on_watchlist, "
+    "q.author_handle, q.posted_at, q.excerpt"
+)
+
+
+def _where(flt: QueueFilter, user: str, role: str) -> _Where:
+    w = _Where()
+    if flt.view == "todo":
+        w.add(
+            f"(q.status = 'pending' OR (q.status IN ('second_opinion', 'second_review') AND NOT {_DECIDED_BY_ME}) "
+            f"OR (q.status = 'disputed' AND ? AND NOT {_DECIDED_BY_ME}))",
+            user,
+            role == "supervisor",
+            user,
+        )
+    elif flt.view == "open":
+        w.add(f"q.status IN ({', '.join('?' for _ in OPEN_STATUSES)})", *OPEN_STATUSES)
+    elif flt.view != "all":
+        w.add("q.status = ?", flt.view)
+    if flt.platform:
+        w.add("q.platform = ?", flt.platform)
+    if flt.label:
+        w.add("q.label = ?", flt.label)
+    if flt.watchlist_only:
+        w.add("q.on_watchlist")
+    if flt.posted_from:
+        w.add("q.posted_at >= ?", flt.posted_from)
+    if flt.posted_before:
+        w.add("q.posted_at < ?", flt.posted_before)
+    if flt.region:
+        w.add("w.region_code = ?", flt.region)
+    if flt.agency:
+        w.add("w.agency = ?", flt.agency)
+    return w
+
+
+def _matching(flt: QueueFilter) -> str:
+    """FROM the queue copy; the watchlist is joined only when a filter needs it."""
+    return "FROM review_queue q " + (_JOIN_WATCH if flt.region or flt.agency else "")
+
+
+# The workspace's copy of the queue (`review_queue`): review_items' fields plus what it shows of each post, so the
+# queue is ranked from one small table and never scans `posts`. The workspace updates both tables together when
+# it decides; when the pipeline has queued or re-ranked items (review_items.updated_at moves) or a nightly run
+# finished (a post may have been edited), the copy is brought up to date.
+# posts change in a nightly run (edits) and in a retention purge (texts emptied: the copy must forget them too)
+_POSTS_CHANGED = """
+coalesce(greatest((SELECT max(finished_at) FROM crawl_runs),
+                  (SELECT max(logged_at) FROM audit_log WHERE action = 'purge' AND entity = 'posts'))
+         > (SELECT max(synced_at) FROM review_queue), false)
+"""
+_STALE = f"""
+SELECT (SELECT count(*) FROM review_items) <> (SELECT count(*) FROM review_queue)
+    OR coalesce((SELECT max(updated_at) FROM review_items) > (SELECT max(item_updated_at) FROM review_queue), false)
+    OR {_POSTS_CHANGED}
+"""
+_COPY_NEW = """
+INSERT INTO review_queue
+SELECT r.platform, r.platform_post_id, r.status, r.priority, r.label, r.flag_score, r.on_watchlist,
+       p.author_platform_id, p.author_handle, p.posted_at, left(p.text, ?), p.text_sha256, r.updated_at, ?
+FROM (SELECT * FROM review_items ANTI JOIN review_queue USING (platform, platform_post_id)) r
+JOIN posts p ON p.platform = r.platform AND p.platform_post_id = r.platform_post_id
+"""
+_COPY_CHANGED = """
+UPDATE review_queue SET status = r.status, priority = r.priority, label = r.label, flag_score = r.flag_score,
+       on_watchlist = r.on_watchlist, item_updated_at = r.updated_at
+FROM review_items r
+WHERE r.platform = review_queue.platform AND r.platform_post_id = review_queue.platform_post_id
+  AND r.updated_at IS DISTINCT FROM review_queue.item_updated_at
+"""
+_COPY_POSTS = """
+UPDATE review_queue SET author_handle = p.author_handle, excerpt = left(p.text, ?), text_sha256 = p.text_sha256,
+       synced_at = ?
+FROM posts p WHERE p.platform = review_queue.platform AND p.platform_post_id = review_queue.platform_post_id
+"""
+
+
+def queue_stale(store: Store) -> bool:
+    row = store.query(_STALE.strip() + " AS stale")
+    return bool(row[0]["stale"])
+
+
+def sync_queue(store: Store, now: datetime) -> int:
+    """Bring the queue copy up to date with review_items and posts; return how many items were added."""
+    with store.transaction() as con:
+        added = con.execute(_COPY_NEW, [EXCERPT_CHARS, now]).fetchone()
+        con.execute(_COPY_CHANGED)
+        changed = con.execute(f"SELECT {_POSTS_CHANGED}").fetchone()
+        if changed and changed[0]:
+            con.execute(_COPY_POSTS, [EXCERPT_CHARS, now])
+    return int(added[0]) if added else 0
+
+
+def queue_page(store: Store, flt: QueueFilter, user: str, role: str, now: datetime) -> tuple[list[dict[str, Any]], int]:
+    """One page of the filtered queue, highest priority first, how many items match, and who holds each."""
+    w = _where(flt, user, role)
+    with store.connect() as con:
+        rows = _all(
+            con,
+            f"SELECT {_QUEUE_COLUMNS} {_matching(flt)} WHERE {w.sql()} {_ORDER} LIMIT ? OFFSET ?",
+            [*w.params, PAGE_SIZE, (flt.page - 1) * PAGE_SIZE],
+        )
+        total = con.execute(f"SELECT count(*) {_matching(flt)} WHERE {w.sql()}", w.params).fetchone()
+        leases = dict(
+            con.execute(
+                "SELECT platform || ':' || platform_post_id, holder FROM review_leases WHERE expires_at > ?", [now]
+            ).fetchall()
+        )
+    for row in rows:
+        row["lease_holder"] = leases.get(f"{row['platform']}:{row['platform_post_id']}")
+    return rows, int(total[0]) if total else 0
+
+
+def watch_entries(store: Store) -> dict[tuple[str, str], dict[str, Any]]:
+    """Watchlist accounts by (platform, lower-cased handle): name, agency, region (for the queue's rows)."""
+    rows = store.query(
+        "SELECT platform, lower(handle) AS handle, name, agency, region_code, region_name FROM watchlist "
+        "WHERE kind = 'account'"
+    )
+    return {(r["platform"], r["handle"]): r for r in rows}
+
+
+def filter_options(store: Store) -> dict[str, list[Any]]:
+    """Regions and agencies of the watchlist (for the queue's filter menus)."""
+    with store.connect() as con:
+        regions = con.execute(
+            "SELECT DISTINCT region_code, region_name FROM watchlist WHERE region_code <> '' ORDER BY region_name"
+        ).fetchall()
+        agencies = con.execute("SELECT DISTINCT agency FROM watchlist WHERE agency <> '' ORDER BY agency").fetchall()
+    return {"regions": regions, "agencies": [a for (a,) in agencies]}
+
+
+# --- leases -----------------------------------------------------------------------------------------------------
+
+
+def take_next(store: Store, flt: QueueFilter, user: str, role: str, now: datetime, minutes: float) -> Key | None:
+    """Lease the highest-priority item of the filtered queue that this person may decide and nobody else holds."""
+    with store.transaction() as con:
+        return _take_next(store, con, flt, user, role, now, minutes)
+
+
+def _take_next(
+    store: Store, con: Any, flt: QueueFilter, user: str, role: str, now: datetime, minutes: float
+) -> Key | None:
+    todo = QueueFilter(**{**flt.__dict__, "view": "todo"})
+    w = _where(todo, user, role)
+    row = con.execute(
+        f"SELECT q.platform, q.platform_post_id {_matching(todo)} {_LIVE_LEASE} "
+        f"WHERE {w.sql()} AND (l.holder IS NULL OR l.holder = ?) {_ORDER} LIMIT 1",
+        [now, *w.params, user],
+    ).fetchone()
+    if row is None:
+        return None
+    key = (row[0], row[1])
+    _lease(store, con, key, user, now, minutes)
+    return key
+
+
+def lease_first(store: Store, candidates: list[Key], user: str, role: str, now: datetime, minutes: float) -> Key | None:
+    """Lease the first of `candidates` that this person may still decide and nobody else holds (each is re-checked
+    in the store: the candidates come from the server's in-memory queue)."""
+    with store.transaction() as con:
+        return _lease_first(store, con, candidates, user, role, now, minutes)
+
+
+def _lease_first(
+    store: Store, con: Any, candidates: list[Key], user: str, role: str, now: datetime, minutes: float
+) -> Key | None:
+    if not candidates:
+        return None
+    held = dict(
+        con.execute(
+            "SELECT platform || ':' || platform_post_id, holder FROM review_leases WHERE expires_at > ?", [now]
+        ).fetchall()
+    )
+    for key in candidates:
+        holder = held.get(entity_key(key))
+        if holder is not None and holder != user:
+            continue
+        row = con.execute(
+            "SELECT status FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
+        ).fetchone()
+        if row is None or not can_act(row[0], role, _decided_before(con, key, user)):
+            continue
+        _lease(store, con, key, user, now, minutes)
+        return key
+    return None
+
+
+def live_leases(store: Store, now: datetime) -> dict[str, str]:
+    """Who holds which item now, by entity key."""
+    rows = store.query(
+        "SELECT platform || ':' || platform_post_id AS k, holder FROM review_leases WHERE expires_at > ?", [now]
+    )
+    return {r["k"]: r["holder"] for r in rows}
+
+
+def take_lease(store: Store, key: Key, user: str, role: str, now: datetime, minutes: float) -> None:
+    with store.transaction() as con:
+        status = _status(con, key)
+        if not can_act(status, role, _decided_before(con, key, user)):
+            raise WorkspaceError("final" if status in ("confirmed", "dismissed") else "own_item")
+        holder = _live_holder(con, key, now)
+        if holder is not None and holder != user:
+            raise WorkspaceError("held")
+        _lease(store, con, key, user, now, minutes)
+
+
+def release_lease(store: Store, key: Key, user: str) -> None:
+    with store.transaction() as con:
+        con.execute(
+            "DELETE FROM review_leases WHERE platform = ? AND platform_post_id = ? AND holder = ?", [*key, user]
+        )
+
+
+def _lease(store: Store, con: Any, key: Key, user: str, now: datetime, minutes: float) -> None:
+    # one item at a time per reviewer: taking one lets go of the others (and of an expired lease on this one);
+    # a delete and an insert cost a third of DuckDB's ON CONFLICT upsert
+    con.execute(
+        "DELETE FROM review_leases WHERE holder = ? OR (platform_post_id = ? AND platform = ?)", [user, key[1], key[0]]
+    )
+    con.execute("INSERT INTO review_leases VALUES (?, ?, ?, ?, ?)", [*key, user, now, now + timedelta(minutes=minutes)])
+    store.audit(con, user, "lease", "review_item", entity_key(key), {"minutes": minutes})
+
+
+def _live_holder(con: Any, key: Key, now: datetime) -> str | None:
+    row = con.execute(
+        "SELECT holder FROM review_leases WHERE platform = ? AND platform_post_id = ? AND expires_at > ?", [*key, now]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _status(con: Any, key: Key) -> str:
+    row = con.execute(
+        "SELECT status FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
+    ).fetchone()
+    if row is None:
+        raise WorkspaceError("not_found")
+    return str(row[0])
+
+
+def _decided_before(con: Any, key: Key, user: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT 1 FROM review_decisions WHERE platform_post_id = ? AND platform = ? AND reviewer = ? LIMIT 1",
+            [key[1], key[0], user],
+        ).fetchone()
+    )
+
+
+# --- decisions --------------------------------------------------------------------------------------------------
+
+
+def decide(
+    store: Store,
+    key: Key,
+    user: str,
+    role: str,
+    d: Decision,
+    seen_sha: str,
+    now: datetime,
+    lease_minutes: float,
+    candidates: list[Key] | None = None,
+) -> tuple[str, Key | None]:
+    """Append one decision and move the item on (four-eyes rule); lease this person's next item (the first
+    acceptable of `candidates`, else by query) in the same transaction. Returns the item's new status and the
+    next item's key (None when nothing is left)."""
+    with store.transaction() as con:
+        status = _status(con, key)
+        holder = _live_holder(con, key, now)
+        if holder is not None and holder != user:
+            raise WorkspaceError("held")
+        after = next_status(status, d.decision, role, _decided_before(con, key, user))
+        current = con.execute(
+            "SELECT text_sha256 FROM posts WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
+        ).fetchone()
+        if current is None or current[0] != seen_sha:
+            raise WorkspaceError("text_changed")
+        con.execute(
+            "INSERT INTO review_decisions (platform, platform_post_id, reviewer, decision, category, skb_item, note, "
+            "decided_at, role, status_before, status_after, dismiss_reason, text_sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                *key,
+                user,
+                d.decision,
+                d.category,
+                d.skb_item,
+                d.note,
+                now,
+                role,
+                status,
+                after,
+                d.dismiss_reason,
+                seen_sha,
+            ],
+        )
+        for table, stamp in (("review_items", "updated_at"), ("review_queue", "item_updated_at")):
+            con.execute(
+                f"UPDATE {table} SET status = ?, {stamp} = ? WHERE platform_post_id = ? AND platform = ?",
+                [after, now, key[1], key[0]],
+            )
+        con.execute("DELETE FROM review_leases WHERE platform = ? AND platform_post_id = ?", list(key))
+        detail = {"decision": d.decision, "from": status, "to": after, "category": d.category, "skb_item": d.skb_item}
+        store.audit(con, user, "decide", "review_item", entity_key(key), detail)
+        following = _lease_first(store, con, candidates or [], user, role, now, lease_minutes) or _take_next(
+            store, con, QueueFilter(), user, role, now, lease_minutes
+        )
+    return after, following
+
+
+# --- evidence ---------------------------------------------------------------------------------------------------
+
+
+def _one(con: Any, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    cur = con.execute(sql, params)
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def _all(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def evidence(store: Store, key: Key, now: datetime) -> dict[str, Any] | None:
+    """Everything the item page and the case file show about one review item, or None if it is not queued."""
+    with store.connect() as con:
+        item = _one(con, "SELECT * FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
+        post = _one(con, "SELECT * FROM posts WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
+        if item is None or post is None:
+            return None
+        prediction = _one(
+            con,
+            "SELECT * FROM predictions WHERE platform_post_id = ? AND platform = ? "
+            "ORDER BY (text_sha256 = ?) DESC, (model_version = ?) DESC, predicted_at DESC LIMIT 1",
+            [key[1], key[0], post["text_sha256"], item["model_version"]],
+        )
+        author = _one(
+            con,
+            "SELECT * FROM authors WHERE platform_id = ? AND platform = ?",
+            [post["author_platform_id"], key[0]],
+        )
+        watch = _all(
+            con,
+            "SELECT * FROM watchlist WHERE platform = ? AND kind = 'account' AND lower(handle) = lower(?)",
+            [key[0], post["author_handle"]],
+        )
+        versions = _all(
+            con,
+            "SELECT * FROM post_versions WHERE platform_post_id = ? AND platform = ? ORDER BY superseded_at",
+            [key[1], key[0]],
+        )
+        deletions = _all(
+            con, "SELECT * FROM post_deletions WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
+        )
+        decisions = decisions_of(con, key)
+        lease = _one(
+            con,
+            "SELECT holder, expires_at FROM review_leases WHERE platform = ? AND platform_post_id = ? "
+            "AND expires_at > ?",
+            [*key, now],
+        )
+        others = _all(
+            con,
+            "SELECT platform, platform_post_id, status, label, flag_score, posted_at, excerpt FROM review_queue "
+            "WHERE author_platform_id = ? AND platform = ? AND platform_post_id <> ? ORDER BY posted_at DESC LIMIT 20",
+            [post["author_platform_id"], key[0], key[1]],
+        )
+    if prediction is not None:
+        prediction["scores"] = json.loads(prediction["scores"]) if prediction["scores"] else {}
+    return {
+        "item": item,
+        "post": post,
+        "prediction": prediction,
+        "author": author,
+        "watch": watch,
+        "versions": versions,
+        "deletions": deletions,
+        "decisions": decisions,
+        "lease": lease,
+        "others": others,
+    }
+
+
+def decisions_of(con: Any, key: Key) -> list[dict[str, Any]]:
+    return _all(
+        con,
+        "SELECT * FROM review_decisions WHERE platform = ? AND platform_post_id = ? ORDER BY decided_at, decision_id",
+        list(key),
+    )
+
+
+def audit_trail(store: Store, key: Key) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The item's decisions and every audit-log row about it, oldest first."""
+    with store.connect() as con:
+        decisions = decisions_of(con, key)
+        log = _all(
+            con,
+            "SELECT logged_at, actor, action, detail FROM audit_log WHERE entity = 'review_item' AND entity_key = ? "
+            "ORDER BY logged_at, audit_id",
+            [entity_key(key)],
+        )
+    return decisions, log
+
+
+def log_access(store: Store, user: str, action: str, key: Key, detail: dict[str, Any]) -> None:
+    """Record an evidence view or export in the audit log."""
+    with store.transaction() as con:
+        store.audit(con, user, action, "review_item", entity_key(key), detail)

@@ -1,0 +1,1 @@
+"""The workspace's routers, one per resource: sign-in, the queue, review items, users."""

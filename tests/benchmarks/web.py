@@ -1,0 +1,190 @@
+"""Benchmark of the review workspace: with a million posts and 50,000 pending items in the store, a real
+`pantau serve` (uvicorn) subprocess and 10 concurrent clients over loopback, the queue page's and a decision's
+round-trip latency (p50/p95). Targets: queue p95 < 100 ms, decision p95 < 150 ms.
+
+The store is generated straight into DuckDB with bulk SQL (posts, authors, watchlist, predictions), then queued
+with the real `pipeline.review.refresh_queue`.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import tempfile
+import threading
+import time
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipeline.review import refresh_queue
+from pipeline.storage import POST_COLUMNS, PREDICTIONS_SCHEMA, Store
+from tests.web.seed import PASSWORD, add_user
+from tests.web.server import running_server
+
+CLIENTS = 10
+QUEUE_REQUESTS_EACH = 60
+DECISIONS_EACH = 30
+MODEL = "bench-model"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+TEXT_SHA = re.compile(r'class="hash">([0-9a-f]{64})<')
+
+
+def generate(store: Store, n: int) -> None:
+    """n posts by n/200 authors over ~58 days; every 20th flagged; 500 authors on the watchlist."""
+    authors = max(1, n // 200)
+    with store.transaction() as con:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(
+            f"""
+            INSERT INTO posts ({", ".join(POST_COLUMNS)}) SELECT 'mastodon', (113000000000000000 + i)::VARCHAR,
+              'https://sosial.example/@u' || (i % {authors}) || '/' || (113000000000000000 + i),
+              (i % {authors})::VARCHAR, 'u' || (i % {authors}) || '@sosial.example', txt, sha256(txt), 'id',
+              TIMESTAMPTZ '2024-09-01 00:00:00+00' + to_seconds(i * 5), TIMESTAMPTZ '2024-11-20 00:00:00+00',
+              TIMESTAMPTZ '2024-11-20 00:00:00+00', 'account:u' || (i % {authors}) || '@sosial.example',
+              1, 0, i % 7, NULL, NULL, []::VARCHAR[], NULL, NULL, raw, sha256(raw), 1, 'bench'
+            FROM (SELECT i, 'kabar ke-' || i || ' pak bupati kerja nyata, warga desa jalan rusak sekolah guru '
+                         || 'puskesmas pasar banjir, coblos nomor ' || (i % 3 + 1) || ' ya' AS txt,
+                         '{{"content":"<p>kabar ke-' || i || '</p>","id":"' || (113000000000000000 + i)
+                         || '","padding":"' || repeat('x', 500) || '"}}' AS raw
+                  FROM range({n}) t(i))
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO authors (platform, platform_id, handle, display_name, bio, url, first_seen_at, last_seen_at)
+            SELECT 'mastodon', a::VARCHAR, 'u' || a || '@sosial.example', 'Warga ' || a,
+              'Guru SD, abdi negara', 'https://sosial.example/@u' || a, TIMESTAMPTZ '2024-09-01 00:00:00+00',
+              TIMESTAMPTZ '2024-11-20 00:00:00+00' FROM range({authors}) t(a)
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO watchlist (kind, platform, handle, name, agency, region_code, region_name, nip, identified_by,
+              enabled, updated_at) SELECT 'account', 'mastodon', 'u' || a || '@sosial.example', 'ASN ' || a,
+              'Dinas ' || (a % 20), '35.' || (a % 10 + 10), 'Kabupaten ' || (a % 10), '', 'bio menyebut ASN', true,
+              now() FROM range(least(500, {authors})) t(a)
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO predictions ({", ".join(PREDICTIONS_SCHEMA.names)})
+            SELECT 'mastodon', (113000000000000000 + i)::VARCHAR, '{MODEL}', p.text_sha256,
+              CASE WHEN i % 20 = 0 THEN ['endorsement', 'campaign', 'attack', 'symbol'][i % 4 + 1]
+                   ELSE 'non_political' END,
+              CASE WHEN i % 20 = 0 THEN '{{"endorsement": 0.8, "non_political": 0.2}}'
+                   ELSE '{{"endorsement": 0.05, "non_political": 0.95}}' END,
+              CASE WHEN i % 20 = 0 THEN 0.5 + (i % 1000) / 2000.0 ELSE 0.05 END, i % 20 = 0,
+              CASE WHEN i % 20 = 0 THEN ['kata dukungan: ''coblos nomor'''] ELSE []::VARCHAR[] END,
+              TIMESTAMPTZ '2024-11-20 00:00:00+00', 'bench'
+            FROM range({n}) t(i) JOIN posts p ON p.platform_post_id = (113000000000000000 + i)::VARCHAR
+            """
+        )
+    refresh_queue(store, "bench", MODEL, now=datetime(2024, 11, 20, tzinfo=UTC))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * 1000
+
+
+def _client(url: str, name: str) -> httpx.Client:
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=120)
+    token = CSRF.search(client.get("/login").text)
+    assert token
+    response = client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token.group(1)})
+    assert response.status_code == 303, response.text[:300]
+    return client
+
+
+def _run(workers: list[threading.Thread]) -> float:
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started
+
+
+def _queue_load(url: str, names: list[str], out: list[float], errors: list[str]) -> float:
+    def worker(name: str) -> None:
+        with closing(_client(url, name)) as client:
+            for i in range(QUEUE_REQUESTS_EACH):
+                params = {"view": "open"} if i % 2 else {}  # the reviewer's own work, then everything open
+                started = time.perf_counter()
+                response = client.get("/queue", params=params)
+                out.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors.append(f"queue {response.status_code}")
+
+    return _run([threading.Thread(target=worker, args=(n,)) for n in names])
+
+
+def _decisions(url: str, names: list[str], out: list[float], pages: list[float], errors: list[str]) -> float:
+    def worker(name: str) -> None:
+        with closing(_client(url, name)) as client:
+            token = CSRF.search(client.get("/queue").text).group(1)  # type: ignore[union-attr]
+            location = client.post("/queue/next", data={"csrf_token": token}).headers["location"]
+            for _ in range(DECISIONS_EACH):
+                started = time.perf_counter()
+                page = client.get(location)
+                pages.append(time.perf_counter() - started)
+                sha = TEXT_SHA.findall(page.text)[1]
+                data = {"csrf_token": token, "decision": "not_violation", "text_sha256": sha}
+                started = time.perf_counter()
+                response = client.post(location.replace("/items/", "/decide/"), data=data)
+                out.append(time.perf_counter() - started)
+                if response.status_code != 303:
+                    errors.append(f"decide {response.status_code}")
+                    return
+                location = response.headers["location"]
+
+    return _run([threading.Thread(target=worker, args=(n,)) for n in names])
+
+
+def bench(n: int = 1_000_000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        store = Store(data_dir / "pantau.duckdb", 120)
+        store.init()
+        started = time.perf_counter()
+        generate(store, n)
+        gen_seconds = time.perf_counter() - started
+        pending = store.query("SELECT count(*) AS n FROM review_items WHERE status = 'pending'")[0]["n"]
+        names = [f"peninjau{i}" for i in range(CLIENTS)]
+        for name in names:
+            add_user(store, name, "reviewer")
+        size_mb = store.path.stat().st_size / 2**20
+        queue: list[float] = []
+        decide: list[float] = []
+        item_pages: list[float] = []
+        errors: list[str] = []
+        with running_server(data_dir, data_dir / "server.log") as url:
+            with closing(_client(url, names[0])) as first:  # the first queue page copies the queue's post fields
+                started = time.perf_counter()
+                assert first.get("/queue").status_code == 200
+                first_page = time.perf_counter() - started
+            queue_seconds = _queue_load(url, names, queue, errors)
+            decide_seconds = _decisions(url, names, decide, item_pages, errors)
+    assert not errors, errors[:5]
+    requests = len(queue) + len(decide) + len(item_pages)
+    note = (
+        f"queue page p50 {pct(queue, 0.5):.0f} ms p95 {pct(queue, 0.95):.0f} ms (target < 100); "
+        f"decision round trip p50 {pct(decide, 0.5):.0f} ms p95 {pct(decide, 0.95):.0f} ms (target < 150); "
+        f"item page p95 {pct(item_pages, 0.95):.0f} ms; {CLIENTS} clients; {pending:,} pending items; "
+        f"first queue page {first_page:.1f} s (copies the queue's post fields once); "
+        f"store {size_mb:,.0f} MB generated in {gen_seconds:.0f} s"
+    )
+    seconds = queue_seconds + decide_seconds
+    return {
+        "stage": f"web workspace over loopback ({n:,} posts in the store)",
+        "n": requests,
+        "seconds": seconds,
+        "rate": requests / seconds,
+        "note": note,
+        "queue_ms": {"p50": pct(queue, 0.5), "p95": pct(queue, 0.95), "mean": statistics.mean(queue) * 1000},
+        "decision_ms": {"p50": pct(decide, 0.5), "p95": pct(decide, 0.95)},
+    }

@@ -1,0 +1,93 @@
+"""The web server's store gate with real processes: it reuses one open file while busy, closes it when idle, and
+steps aside when another process wants the file, even under a steady stream of requests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from pipeline.config import PROJECT_ROOT
+from pipeline.storage import Store
+from pipeline.web.db import Gate
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from pipeline.storage import Store
+    store = Store(Path(sys.argv[1]), lock_timeout_s=float(sys.argv[2]))
+    for i in range(5):
+        with store.transaction() as con:
+            con.execute("INSERT INTO audit_log (logged_at, actor, action, entity, entity_key) "
+                        "VALUES (now(), 'other-process', 'write', 'test', ?)", [str(i)])
+            time.sleep(0.05)
+        time.sleep(0.05)
+    """
+)
+
+
+def _other_process(path: Path, timeout_s: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(timeout_s)], cwd=PROJECT_ROOT)
+
+
+def test_busy_gate_reuses_the_file_and_closes_it_when_idle(store: Store) -> None:
+    gate = Gate(store, max_hold_s=60, gap_s=0.3, linger_s=0.05)
+    try:
+        stop = time.monotonic() + 1.0
+        sessions = 0
+
+        def worker() -> None:
+            nonlocal sessions
+            while time.monotonic() < stop:
+                with gate.session() as s:
+                    s.query("SELECT count(*) FROM posts")
+                sessions += 1
+
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sessions > 20 and gate.opens < sessions / 5
+        time.sleep(0.3)  # idle: the keeper is gone, another process opens the file at once
+        proc = _other_process(store.path, timeout_s=0)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        gate.close()
+
+
+def test_gate_steps_aside_for_another_process_under_steady_requests(store: Store) -> None:
+    gate = Gate(store, max_hold_s=600, gap_s=0.3)  # a long max hold: only the open watch can let the other in
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                with gate.session() as s:
+                    s.query("SELECT count(*) FROM audit_log")
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc = _other_process(store.path, timeout_s=30)
+        assert proc.wait(timeout=60) == 0
+        took = time.monotonic() - started
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        gate.close()
+    assert errors == []
+    assert gate.yields >= 1
+    assert store.query("SELECT count(*) AS n FROM audit_log WHERE actor = 'other-process'")[0]["n"] == 5
+    assert took < 30
