@@ -540,8 +540,12 @@ def replay_server(data: Path) -> Iterator[str]:
 @app.command()
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Where the demo database lives.")] = None,
+    serve: Annotated[
+        bool | None,
+        typer.Option("--serve/--no-serve", help="Start the review workspace afterwards (default: in a terminal)."),
+    ] = None,
 ) -> None:
-    """Replay the bundled sample data through one nightly run and show the review queue."""
+    """Replay the bundled sample data through one nightly run, show the review queue, open the review workspace."""
     from spiders.replay.platforms import REPLAY_CREDENTIALS
 
     settings = _settings(data_dir=data_dir)
@@ -561,6 +565,10 @@ def demo(
     _print_summary(summary)
     console.print(_queue_table(15, settings))
     console.print(f"database: {settings.database} — run again: nothing is added twice.")
+    if serve is None:
+        serve = sys.stdin.isatty() and sys.stdout.isatty()
+    # cli and web are independent layers (pyproject's import contract): the web is reached by name, as in `register`
+    importlib.import_module("pipeline.web.commands").demo_workspace(settings, serve_now=serve)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The workspace's CLI commands, registered on the `pantau` app: `pantau serve` and `pantau user add`.
+"""The workspace's CLI commands, registered on the `pantau` app: `pantau serve` and `pantau user add`; and the
+demo's last step, `demo_workspace` (demo accounts, then the workspace on the demo's database).
 
 The web stack is imported inside the commands so that `pantau --help` stays fast.
 """
@@ -13,6 +14,16 @@ import typer
 
 from pipeline.config import Settings
 from pipeline.errors import PantauError
+from pipeline.secrets import local_secret
+
+# The demo's accounts: two reviewers (four eyes), a supervisor, an analyst and an admin; one shared password.
+DEMO_USERS = (
+    ("peninjau1", "reviewer"),
+    ("peninjau2", "reviewer"),
+    ("penyelia", "supervisor"),
+    ("analis", "analyst"),
+    ("admin", "admin"),
+)
 
 user_app = typer.Typer(
     help="Manage workspace accounts: `pantau user add NAME --role ROLE [--password-stdin]`.", no_args_is_help=True
@@ -32,16 +43,45 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default PANTAU_SERVE_PORT).")] = None,
 ) -> None:
     """Start the review workspace (web) on 127.0.0.1:8000 unless configured otherwise."""
+    _serve(_settings(), host, port)
+
+
+def _serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     import uvicorn
 
     from pipeline.web.app import create_app
 
-    settings = _settings()
     app = create_app(settings)
     typer.echo(f"review workspace on http://{host or settings.serve_host}:{port or settings.serve_port}/")
     uvicorn.run(
         app, host=host or settings.serve_host, port=port or settings.serve_port, log_level="info", proxy_headers=False
     )
+
+
+def demo_workspace(settings: Settings, serve_now: bool) -> list[str]:
+    """Make the demo's accounts (once; their password is made on first use and kept in `<data_dir>/.demo-password`,
+    mode 0600), print how to sign in, and start the workspace when `serve_now`. Returns the accounts made now."""
+    from pipeline.storage import Store
+    from pipeline.web import auth, repo
+
+    password = local_secret(settings.data_dir, "demo-password")[:20]
+    store = Store(settings.database, settings.lock_timeout_s)
+    store.init()
+    made = []
+    for name, role in DEMO_USERS:
+        if repo.get_user(store, name) is None:
+            repo.add_user(store, name, auth.hash_password(password), role, "demo", auth.now_utc())
+            made.append(name)
+    url = f"http://{settings.serve_host}:{settings.serve_port}/"
+    typer.echo(f"review workspace: {url}  (demo password for every account below: {password})")
+    for name, role in DEMO_USERS:
+        typer.echo(f"  {name:<10} {role}")
+    if serve_now:
+        typer.echo("Ctrl-C stops the workspace.")
+        _serve(settings)
+    else:
+        typer.echo(f"start it with: PANTAU_DATA_DIR={settings.data_dir} pantau serve")
+    return made
 
 
 def _read_password(from_stdin: bool) -> str:

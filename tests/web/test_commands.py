@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pipeline.config import PROJECT_ROOT
 from pipeline.storage import Store
@@ -65,3 +66,21 @@ def test_serve_answers_over_loopback(tmp_path: Path) -> None:
         )
         assert response.status_code == 200 and response.url.path == "/queue"
         assert "httponly" in page.headers["set-cookie"].lower()
+
+
+def test_demo_workspace_makes_its_accounts_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.config import Settings
+    from pipeline.web import auth
+    from pipeline.web.commands import DEMO_USERS, demo_workspace
+
+    settings = Settings(data_dir=tmp_path)
+    assert demo_workspace(settings, serve_now=False) == [name for name, _ in DEMO_USERS]
+    assert demo_workspace(settings, serve_now=False) == []  # a second demo run keeps the accounts as they are
+    password = (tmp_path / ".demo-password").read_text(encoding="ascii").strip()[:20]
+    assert oct((tmp_path / ".demo-password").stat().st_mode & 0o777) == "0o600"
+    out = capsys.readouterr().out
+    assert password in out and "pantau serve" in out
+    rows = Store(settings.database).query("SELECT username, role, password_hash FROM users ORDER BY username")
+    assert {(r["username"], r["role"]) for r in rows} == set(DEMO_USERS)
+    assert all(auth.verify_password(r["password_hash"], password) for r in rows)
+    assert not auth.verify_password(rows[0]["password_hash"], password + "x")
