@@ -717,6 +717,9 @@ def quiet_prefect_environment() -> None:
     """Prefect's own switches, set before it is imported: no telemetry calls from a government network."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    # the ephemeral API's first start migrates its SQLite database: on a busy 2-core machine that took over the
+    # default 20 s and the run failed before it began
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def main() -> None:  # pragma: no cover - console entry
