@@ -34,7 +34,8 @@ def build_store(path: Path, n: int, pending: int = 50_000) -> Store:
             INSERT INTO review_items SELECT 'mastodon', (113000000000000000 + i)::VARCHAR, 'pending', random(),
               'endorsement', 0.9, 'bench', i % 3 = 0, now(), now(), 'bench' FROM range({pending}) t(i)""")
         con.execute("""
-            INSERT INTO watchlist SELECT 'account', 'mastodon', 'u' || i || '@sosial.example', 'U',
+            INSERT INTO watchlist (kind, platform, handle, name, agency, region_code, region_name, nip,
+              identified_by, enabled, updated_at) SELECT 'account', 'mastodon', 'u' || i || '@sosial.example', 'U',
               'Dinas ' || (i % 40), '35.' || lpad((i % 38 + 1)::VARCHAR, 2, '0'), 'Kab ' || (i % 38), '',
               'bench', true, now()
             FROM range(5000) t(i)""")
