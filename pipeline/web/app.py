@@ -146,7 +146,7 @@ def _handlers(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     """The workspace for this store. Applies pending migrations; makes the session key on first use."""
     from pipeline.web.routes import auth as auth_routes
-    from pipeline.web.routes import items, queue, users
+    from pipeline.web.routes import dashboard, items, queue, users
 
     store = Store(settings.database, settings.lock_timeout_s)
     store.init()
@@ -175,7 +175,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (auth_routes.router, queue.router, items.router, users.router):
+    for router in (auth_routes.router, queue.router, items.router, users.router, dashboard.router):
         app.include_router(router)
     _handlers(app)
     return app

@@ -106,6 +106,6 @@ def sign_in(client: Any, name: str, password: str = PASSWORD) -> Any:
 def all_routes() -> list[Any]:
     """Every route of the workspace's routers (path, methods, endpoint)."""
     from pipeline.web.routes import auth as auth_routes
-    from pipeline.web.routes import items, queue, users
+    from pipeline.web.routes import dashboard, items, queue, users
 
-    return [r for m in (auth_routes, queue, items, users) for r in m.router.routes]
+    return [r for m in (auth_routes, queue, items, users, dashboard) for r in m.router.routes]

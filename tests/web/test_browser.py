@@ -1,6 +1,6 @@
 """The workspace in a real browser (Playwright driving Debian's Chromium) against a real `pantau serve`: sign in,
 triage three items by keyboard, a second reviewer confirms one, export its case file, an XSS post stays inert.
-Screenshots of the queue and the item page go to test-artifacts/."""
+Screenshots of the queue, the item page and the dashboard go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -94,6 +94,9 @@ def test_triage_confirm_export_and_xss_in_chromium(tmp_path: Path) -> None:
             assert "<script>alert('xss')</script>" in text and "onerror=alert(1)" in text and "javascript:" in text
             assert budi.locator("#post-text img, #post-text a, #post-text script, #post-text b").count() == 0
             budi.screenshot(path=str(ARTIFACTS / "item-xss.png"), full_page=True)
+            budi.goto(f"{url}/dashboard")  # four charts, drawn as inline SVG under the strict CSP
+            assert budi.locator("svg.chart").count() == 4
+            budi.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         finally:
             browser.close()
     assert dialogs == []  # no alert() ever ran

@@ -21,6 +21,8 @@ ALLOWED = {
     ("GET", "/users"): {"adm"},
     ("POST", "/users"): {"adm"},
     ("POST", "/users/enabled"): {"adm"},
+    ("GET", "/dashboard"): {"rina", "sari", "ana", "adm"},
+    ("GET", "/runs"): {"sari", "adm"},
 }
 OPEN = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("POST", "/language"), ("GET", "/")}
 
