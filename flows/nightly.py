@@ -45,7 +45,7 @@ def prepare(settings: Settings) -> Store:
     return store
 
 
-def _spider_row(
+def spider_row(
     result: LoadResult, crawl_state: str, attempts: int, crawl_seconds: float, started: datetime, detail: str
 ) -> dict[str, Any]:
     status = "ok" if crawl_state == "ok" and not result.targets_failed else crawl_state
@@ -132,8 +132,23 @@ def nightly(
                 logger.error("spider %s failed after retries: %s; loading what it landed", name, detail)
             result = load(settings, name, run_id, classifier)
             results.append(result)
-            store.record_spider(run_id, _spider_row(result, crawl_state, attempts, seconds, started, detail))
-    queued = refresh_queue(store, run_id, version)
+            store.record_spider(run_id, spider_row(result, crawl_state, attempts, seconds, started, detail))
+    return close_run(settings, store, run_id, results, failures, version)
+
+
+def close_run(
+    settings: Settings,
+    store: Store,
+    run_id: str,
+    results: list[LoadResult],
+    failures: list[str],
+    model_version: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """After the loads (shared with the sharded run, flows/shards.py): refresh the queue, record the run, publish the
+    snapshot, alert; return the summary (with `extra`), or raise CrawlError when something failed."""
+    logger = get_run_logger()
+    queued = refresh_queue(store, run_id, model_version)
     totals = _totals(results, queued)
     status = "partial" if failures else "ok"
     store.finish_run(run_id, status, totals, "; ".join(failures))
@@ -153,6 +168,7 @@ def nightly(
         "pending": pending_count(store),
         "alerts": alerts,
         "reject_reasons": dict(sum((r.reject_reasons for r in results), Counter()).most_common(10)),
+        **(extra or {}),
     }
     if failures:
         raise CrawlError(f"run {run_id} is partial: {'; '.join(failures)}")
