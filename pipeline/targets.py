@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from pipeline.watchlist import telegram_channel, watch_key
 
@@ -93,7 +94,8 @@ def watch_targets(rows: list[dict[str, Any]], platform: str) -> list[dict[str, A
     return list(unique.values())
 
 
-# Platforms whose spider can fetch one post again (kind "recheck"), with the host it asks.
+# Platforms whose spider can fetch one post again (kind "recheck"), with the host it asks; RSS and Mastodon ask a
+# host of each post's own (see _recheck_host).
 RECHECK_HOSTS = {
     "telegram": "t.me",
     "bluesky": "public.api.bsky.app",
@@ -102,15 +104,26 @@ RECHECK_HOSTS = {
 }
 
 
+def _recheck_host(platform: str, post: dict[str, Any]) -> str:
+    if platform == "rss":
+        return watch_key("rss", post["url"])
+    if platform == "mastodon":
+        # A status id is the asked instance's own: ask the instance of the target that found it (its url's host
+        # for a post that came some other way).
+        instance = post["watch_target"].rpartition("@")[2] if "@" in post["watch_target"] else ""
+        return instance.lower() or (urlsplit(post["url"]).hostname or "")
+    return RECHECK_HOSTS[platform]
+
+
 def recheck_targets(platform: str, posts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Targets that fetch flagged posts again (value: the post id; for rss, the article's URL)."""
-    if platform != "rss" and platform not in RECHECK_HOSTS:
+    if platform not in ("rss", "mastodon") and platform not in RECHECK_HOSTS:
         return []
     targets = []
     for post in posts:
         post_id = post["platform_post_id"]
         value = post["url"] if platform == "rss" else post_id
-        host = watch_key("rss", post["url"]) if platform == "rss" else RECHECK_HOSTS[platform]
+        host = _recheck_host(platform, post)
         targets.append(
             {
                 "target": f"recheck:{post_id}",

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from pipeline.schema import Post, canonical_json, parse_post, sha256_text
@@ -42,6 +42,17 @@ class StatusPage(PageResult):
     newest_id: str | None = None
     oldest_id: str | None = None
     next_max_id: str | None = None
+
+
+@dataclass
+class StatusResult(PageResult):
+    """What `GET /api/v1/statuses/:id` yielded: the status as a Post (or its reject), and when it was last edited
+    (`edited_at`, null for a status never edited). `error` is set when the answer is not that status at all."""
+
+    edited_at: str | None = None
+
+
+_Result = TypeVar("_Result", bound=PageResult)
 
 
 @dataclass(frozen=True)
@@ -129,7 +140,40 @@ def parse_statuses(
     return page
 
 
-def _unusable(page: StatusPage, reason: str, body: bytes) -> StatusPage:
+def parse_status(
+    body: bytes,
+    content_type: str | None,
+    *,
+    status_id: str,
+    target: str,
+    instance: str,
+    collected_at: datetime,
+) -> StatusResult:
+    """The answer of `GET /api/v1/statuses/:id` (one Status object, a flagged post fetched again) -> its Post, or
+    why there is none. `status_id` is the id asked for: an answer about another status is not this one."""
+    result = StatusResult()
+    try:
+        data = load_json(body, content_type)
+    except PageError as exc:
+        return _unusable(result, str(exc), body)
+    if not isinstance(data, dict):
+        return _unusable(result, f"expected a JSON status object, got {_json_type(data)}", body)
+    if "id" not in data and isinstance(data.get("error"), str):
+        return _unusable(result, f"expected a JSON status object, got an error object: {data['error']}", body)
+    result.count = 1
+    answered = data.get("id")
+    if isinstance(answered, str) and answered and answered != status_id:
+        return _unusable(result, f"asked for status {status_id}, the answer is status {answered}", body)
+    edited_at = data.get("edited_at")
+    result.edited_at = edited_at if isinstance(edited_at, str) else None
+    try:
+        result.posts.append(status_to_post(data, target=target, instance=instance, collected_at=collected_at))
+    except ValueError as exc:
+        result.rejects.append(PageReject(str(exc), _safe_text(canonical_json(data))))
+    return result
+
+
+def _unusable(page: _Result, reason: str, body: bytes) -> _Result:
     page.error = reason
     page.rejects.append(PageReject(reason, body_text(body)))
     return page

@@ -3,6 +3,12 @@
 Parsing is in spiders.pages.mastodon; this module only builds requests, follows pages and turns HTTP
 failures into the target's status (401 -> unauthorized, 404 -> not_found, 429 after retries -> rate_limited).
 
+Kind `recheck` (value a status id, instance the instance it was collected from: ids are each instance's own)
+fetches a flagged status again with `GET /api/v1/statuses/:id`: the answer lands as a Post like any other, so a
+changed text is an edit (the load keeps the earlier version); a 404 (Mastodon's `{"error": "Record not found"}`:
+deleted, or no longer public) is a deletion, noticed now. A 401 (the instance wants a login) is `unauthorized`,
+a 403 (the status is refused to us) `not_public`: neither says the status is gone.
+
     SCRAPY_SETTINGS_MODULE=spiders.settings python -m scrapy crawl mastodon \\
         -a run_id=RUN -a landing_dir=/abs/data/landing -a targets_file=/abs/targets.json \\
         [-a base_url=http://127.0.0.1:PORT]
@@ -22,16 +28,25 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from spiders.base import PantauSpider, TargetRun
+from spiders.base import PantauSpider, TargetRun, safe_text
 from spiders.items import TargetStatus
-from spiders.pages.mastodon import StatusPage, body_text, id_key, newest_of, parse_account, parse_statuses
+from spiders.pages.mastodon import (
+    StatusPage,
+    body_text,
+    id_key,
+    newest_of,
+    parse_account,
+    parse_status,
+    parse_statuses,
+)
 
 PAGE_LIMIT = 40  # the API's maximum page size: fewest requests per post
+GONE = (404, 410)  # a re-fetched status answered so is deleted (or no longer public)
 
 
 class MastodonSpider(PantauSpider):
     name = "mastodon"
-    kinds: ClassVar[frozenset[str]] = frozenset({"account", "hashtag"})
+    kinds: ClassVar[frozenset[str]] = frozenset({"account", "hashtag", "recheck"})
 
     async def start(self) -> AsyncIterator[Any]:
         for record in self.target_rejects():
@@ -39,6 +54,8 @@ class MastodonSpider(PantauSpider):
         for run in self.open_runs():
             if run.target.kind == "account":
                 yield self._request(run, "/api/v1/accounts/lookup", {"acct": run.target.value}, "lookup")
+            elif run.target.kind == "recheck":
+                yield self._recheck_request(run)
             else:
                 yield self._page_request(run, f"/api/v1/timelines/tag/{quote(run.target.value.lstrip('#'), safe='')}")
 
@@ -51,6 +68,18 @@ class MastodonSpider(PantauSpider):
             cb_kwargs={"run": run, "path": path},
             headers={"Accept": "application/json"},
             # Two targets may share a URL (one tag on two instances behind one base_url): fetch both.
+            dont_filter=True,
+        )
+
+    def _recheck_request(self, run: TargetRun) -> Request:
+        path = f"/api/v1/statuses/{quote(run.target.value, safe='')}"
+        return Request(
+            f"{self.origin(run.target)}{path}",
+            callback=self.parse_recheck,
+            errback=self.on_recheck_error,
+            cb_kwargs={"run": run, "path": path},
+            headers={"Accept": "application/json"},
+            meta={"handle_httpstatus_list": list(GONE)},  # a deletion is an answer, not a failure
             dont_filter=True,
         )
 
@@ -71,6 +100,49 @@ class MastodonSpider(PantauSpider):
             yield self.finish(run, "error", f"account lookup: {found.error}")
             return
         yield self._page_request(run, f"/api/v1/accounts/{quote(found.account_id, safe='')}/statuses")
+
+    def parse_recheck(self, response: Response, run: TargetRun, path: str) -> Iterator[Any]:
+        run.pages += 1
+        if response.status in GONE:
+            said = _mastodon_error(response.body)
+            if said is None:  # not Mastodon speaking (a proxy, a moved site): no grounds to call the status deleted
+                yield self.finish(
+                    run, "not_found", f"HTTP {response.status} on {path} without Mastodon's error body; not a deletion"
+                )
+            else:
+                detail = f"the instance answers HTTP {response.status}" + (f": {safe_text(said)}" if said else "")
+                yield from self.gone(run, "mastodon", run.target.value, detail)
+            return
+        result = parse_status(
+            response.body,
+            _header(response, "Content-Type"),
+            status_id=run.target.value,
+            target=run.target.watch_target,
+            instance=run.target.instance,
+            collected_at=datetime.now(UTC),
+        )
+        for post in result.posts:
+            yield self.post(run, post)
+        for bad in result.rejects:
+            yield self.reject(run, bad.reason, bad.raw)
+        if result.error is not None:
+            yield self.finish(run, "error", f"recheck: {result.error}")
+        elif result.rejects:
+            yield self.finish(run, "ok", f"fetched again but rejected: {result.rejects[0].reason}")
+        else:
+            edited = f"; edited at {result.edited_at}" if result.edited_at else ""
+            yield self.finish(run, "ok", f"fetched again{edited}")
+
+    def on_recheck_error(self, failure: Failure) -> Iterator[Any]:
+        run: TargetRun = failure.request.cb_kwargs["run"]
+        if run.finished:
+            return
+        status, detail = _failure_status(failure, failure.request.cb_kwargs["path"])
+        if status == "unauthorized":
+            detail += "; the instance wants a login, the status cannot be checked"
+        elif isinstance(failure.value, HttpError) and failure.value.response.status == 403:
+            status, detail = "not_public", detail + "; the status is not shown without a login"
+        yield self.finish(run, status, detail)
 
     def parse_page(self, response: Response, run: TargetRun, path: str) -> Iterator[Any]:
         page = parse_statuses(
@@ -145,13 +217,19 @@ def _failure_status(failure: Failure, path: str) -> tuple[TargetStatus, str]:
     return "error", f"{type(exc).__name__} on {path}: {exc}"
 
 
+def _mastodon_error(body: bytes) -> str | None:
+    """The message of Mastodon's error body {"error": "..."}; None when the body is not one."""
+    try:
+        message = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return None
+    return message if isinstance(message, str) else None
+
+
 def _error_message(response: Response) -> str:
     """Mastodon explains refusals as {"error": "..."}; other bodies are not worth quoting."""
-    try:
-        message = json.loads(response.body).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(message, str):
+    message = _mastodon_error(response.body)
+    if message is None:
         return ""
     # A JSON escape can smuggle in a lone surrogate, which the UTF-8 targets file could not hold.
     return ": " + message.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -4,11 +4,13 @@ Routes (API answers carry X-RateLimit-Limit/-Remaining/-Reset, and Link when pag
     GET  /api/v1/accounts/lookup?acct=user@domain      Account, or 404 {"error":"Record not found"}
     GET  /api/v1/accounts/:id/statuses?limit&max_id&since_id&min_id
     GET  /api/v1/timelines/tag/:hashtag?limit&max_id&since_id&min_id
+    GET  /api/v1/statuses/:id                          Status, or 404 {"error":"Record not found"} (deleted)
     GET  /robots.txt                                    permissive, like Mastodon's default
     POST /_replay/clock?until=ISO|none                  move (or drop) the clock
     GET  /_replay/stats | /_replay/health | /_replay/accounts
     GET  /_replay/<platform>/targets                    what a watchlist could follow there: [{kind, handle}]
     POST /_replay/<platform>/<action>                   a platform's test knob (e.g. youtube/quota)
+    POST /_replay/mastodon/delete?id= | edit?id=&text=  a status deleted or edited, as its author would
 
 The other platforms' routes (Bluesky XRPC, Telegram /s/, X /2/, YouTube /youtube/v3/, RSS sites under /_sites/)
 are in their own modules, registered in spiders.replay.platforms; their API routes share the rate limit and the
@@ -17,6 +19,7 @@ faults, with each platform's own rate-limit headers and 429 body.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -28,13 +31,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from spiders.replay.answers import Answer, ReplayRequest, json_answer
-from spiders.replay.dataset import Account, Dataset, StatusRow, Timeline
+from spiders.replay.dataset import Account, Dataset, StatusRow, Timeline, html_paragraphs
 from spiders.replay.platforms import Platforms, Source
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 40
 RATE_WINDOW_S = 300.0  # Mastodon: 300 requests per 5 minutes per IP
-API_KINDS = frozenset({"lookup", "account_statuses", "tag_timeline", "api_other"})
+API_KINDS = frozenset({"lookup", "account_statuses", "tag_timeline", "status", "api_other"})
 ROBOTS_TXT = b"User-agent: *\nDisallow: /media_proxy/\nDisallow: /interact/\n"
 HTML_PAGE = (
     b"<!DOCTYPE html><html><head><title>Mastodon</title></head><body><div id='mastodon' "
@@ -83,6 +86,7 @@ class ReplayState:
         self.user_agents: Counter[str] = Counter()  # lets a test check that the crawler names itself
         self.api_requests = 0
         self.rate_limited = 0
+        self.edited: dict[str, str] = {}  # status id -> its edited_at, for statuses edited through the admin knob
         self._windows: dict[str, tuple[int, int]] = {}  # client ip -> (window number, requests in it)
 
     @property
@@ -197,12 +201,83 @@ def timeline_page(state: ReplayState, timeline: Timeline, query: dict[str, str],
         min_id=query.get("min_id") or None,
         clock=state.clock_ts,
     )
-    body = b"[" + b",".join(state.dataset.status_bytes(r) for r in rows) + b"]"
+    body = b"[" + b",".join(status_bytes(state, r) for r in rows) + b"]"
     answer = Answer(200, body)
     link = _link(rows, limit, url, "limit" in query)
     if link:
         answer.headers["Link"] = link
     return answer
+
+
+def single_status(state: ReplayState, status_id: str) -> Answer:
+    """GET /api/v1/statuses/:id: a status deleted, unknown or not yet published (the clock) is Mastodon's 404."""
+    row = state.dataset.statuses.get(status_id)
+    clock = state.clock_ts
+    if row is None or (clock is not None and row.at is not None and row.at > clock):
+        return json_answer(404, {"error": "Record not found"})
+    account = state.dataset.accounts[row.account_id]
+    if account.behaviour == "unauthorized":
+        return json_answer(401, {"error": "This API requires an authenticated user"})
+    if account.behaviour == "html":
+        return Answer(200, HTML_PAGE, "text/html; charset=utf-8")
+    body = status_bytes(state, row)
+    if account.behaviour == "malformed":
+        body = body[: max(1, len(body) // 2)]
+    return Answer(200, body)
+
+
+def status_bytes(state: ReplayState, row: StatusRow) -> bytes:
+    """A status as served: the dataset's rendering, or for an edited status (or a boost of one) a fresh one that
+    carries the new content and its `edited_at`."""
+    original = row.data.get("reblog_of") if row.data is not None else None
+    if row.raw is not None or (row.id not in state.edited and original not in state.edited):
+        return state.dataset.status_bytes(row)
+    status = state.dataset.status_json(row)
+    status["edited_at"] = state.edited.get(row.id or "")
+    if status["reblog"] is not None:
+        status["reblog"]["edited_at"] = state.edited.get(original or "")
+    return json.dumps(status, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def edit_status(state: ReplayState, status_id: str, text: str) -> bool:
+    """The author edits a status: new content (plain text made into Mastodon's HTML), edited_at now."""
+    with state.lock:
+        row = state.dataset.statuses.get(status_id)
+        if row is None or row.data is None or row.data.get("reblog_of"):  # a boost has no text of its own
+            return False
+        domain = state.dataset.accounts[row.account_id].domain
+        row.data["content"] = html_paragraphs(text, (), f"https://{domain}")
+        state.edited[status_id] = iso_ms(state.clock or datetime.now(UTC))
+    return True
+
+
+def delete_status(state: ReplayState, status_id: str) -> bool:
+    """The author deletes a status: gone from the API and from every timeline, with its boosts (as on Mastodon)."""
+    data = state.dataset
+    with state.lock:
+        row = data.statuses.get(status_id)
+        if row is None:
+            return False
+        boosts = [r for r in data.statuses.values() if r.data is not None and r.data.get("reblog_of") == status_id]
+        for gone in [row, *boosts]:
+            del data.statuses[gone.id or ""]
+            for timeline in [data.accounts[gone.account_id].timeline, *(data.tags.get(t) for t in gone.tags)]:
+                if timeline is not None:
+                    timeline.rows = [r for r in timeline.rows if r is not gone]
+                    timeline.freeze()
+    return True
+
+
+def mastodon_admin(state: ReplayState, action: str, query: dict[str, str]) -> Answer:
+    """POST /_replay/mastodon/<action>: the same knobs as the other platforms' (Source.admin)."""
+    status_id = query.get("id", "")
+    if action not in ("delete", "edit") or not status_id:
+        return json_answer(404, {"error": f"no action {action!r}"})
+    if action == "delete":
+        done = delete_status(state, status_id)
+    else:
+        done = edit_status(state, status_id, query.get("text", ""))
+    return json_answer(200 if done else 404, {action: status_id, "done": done})
 
 
 def _link(rows: list[StatusRow], limit: int, url: str, with_limit: bool) -> str | None:
@@ -237,6 +312,7 @@ _ROUTES: list[tuple[str, str, re.Pattern[str]]] = [
     ("GET", "lookup", re.compile(r"^/api/v1/accounts/lookup$")),
     ("GET", "account_statuses", re.compile(r"^/api/v1/accounts/(?P<account_id>[^/]+)/statuses$")),
     ("GET", "tag_timeline", re.compile(r"^/api/v1/timelines/tag/(?P<tag>[^/]+)$")),
+    ("GET", "status", re.compile(r"^/api/v1/statuses/(?P<status_id>[^/]+)$")),
     ("GET", "robots", re.compile(r"^/robots\.txt$")),
     ("GET", "health", re.compile(r"^/_replay/health$")),
     ("GET", "stats", re.compile(r"^/_replay/stats$")),
@@ -320,6 +396,7 @@ class ReplayHandler(BaseHTTPRequestHandler):
             "lookup": lambda: lookup(state, query),
             "account_statuses": lambda: account_statuses(state, query, params.get("account_id", ""), base),
             "tag_timeline": lambda: tag_timeline(state, query, params.get("tag", ""), base),
+            "status": lambda: single_status(state, params.get("status_id", "")),
             "robots": lambda: Answer(200, self._robots(), "text/plain; charset=utf-8"),
             "health": lambda: json_answer(200, self.server.health()),
             "stats": lambda: json_answer(200, state.stats()),
@@ -336,6 +413,8 @@ class ReplayHandler(BaseHTTPRequestHandler):
         return ROBOTS_TXT + extra.encode("utf-8")
 
     def _platform_admin(self, params: dict[str, str], query: dict[str, str]) -> Answer:
+        if params.get("platform") == "mastodon":  # Mastodon's data are the server's own, not a platform module's
+            return mastodon_admin(self.server.state, params.get("action", ""), query)
         platforms = self.server.state.platforms
         try:
             source = platforms.get(params.get("platform", ""))

@@ -25,6 +25,12 @@ def bluesky_uri(n: int) -> str:
     return f"at://{dids[posts[n]['actor']]}/app.bsky.feed.post/{posts[n]['rkey']}"
 
 
+def mastodon_id(n: int) -> str:
+    rina = "103818976886811236"  # rina_guru@sosial.example
+    rows = read_jsonl(BUNDLED_DATA / "statuses.jsonl")
+    return [r["id"] for r in rows if r["account_id"] == rina and not r.get("reblog_of")][n]
+
+
 def x_id(n: int) -> str:
     return [t["id"] for t in read_jsonl(BUNDLED_DATA / "x" / "tweets.jsonl") if t["author_id"] == "1587234401019"][n]
 
@@ -33,6 +39,7 @@ def x_id(n: int) -> str:
 CASES = {
     "telegram": ("t.me", "guru_tanahmerah/301", "guru_tanahmerah/302", "guru_tanahmerah/305"),
     "bluesky": ("public.api.bsky.app", bluesky_uri(0), bluesky_uri(1), bluesky_uri(2)),
+    "mastodon": ("sosial.example", mastodon_id(0), mastodon_id(1), mastodon_id(2)),
     "x": ("api.x.com", x_id(0), x_id(1), x_id(4)),
     "youtube": ("www.googleapis.com", "Ugw0003tanahmerahKom", "Ugw0004tanahmerahKom", "Ugw0005tanahmerahKom"),
 }
