@@ -11,8 +11,10 @@ targets' cursors move, so the next run reads them again; the run is recorded `pa
 
 Shards and the parent share one data folder (one machine, or a shared file system). Operators:
 
-    python -m flows.shards deploy --pool POOL          # the shard deployment (code from this folder)
-    python -m flows.shards run --shards N [SPIDER ...]  # one sharded nightly run (needs PREFECT_API_URL)
+    pantau shards deploy --pool POOL            # the shard deployment (code from this folder)
+    pantau shards run --shards N [SPIDER ...]   # one sharded nightly run (needs PREFECT_API_URL)
+
+(`python -m flows.shards deploy|run` is the same, and prints the run's summary as JSON.)
 """
 
 from __future__ import annotations

@@ -473,6 +473,42 @@ def run(
     _print_summary(_run_flow({}, spiders))
 
 
+shards_app = typer.Typer(
+    help="Scale-out: the crawl split into shards on the workers of a Prefect process work pool.", no_args_is_help=True
+)
+app.add_typer(shards_app, name="shards")
+
+
+@shards_app.command("deploy")
+def shards_deploy(
+    pool: Annotated[str, typer.Option(help="The process work pool the shards' workers poll.")],
+    source: Annotated[str | None, typer.Option(help="Project folder or git URL (default: this folder).")] = None,
+) -> None:
+    """Register the shard deployment on a process work pool (needs PREFECT_API_URL)."""
+    from flows.shards import SHARD_DEPLOYMENT, deploy_shards
+
+    console.print(deploy_shards(pool, SHARD_DEPLOYMENT, source or str(PROJECT_ROOT)))
+
+
+@shards_app.command("run")
+def shards_run(
+    spiders: Annotated[list[str] | None, typer.Argument(help="Spiders to run (default: PANTAU_SPIDERS).")] = None,
+    shards: Annotated[int, typer.Option(min=1, help="How many shards (flow runs) to split the crawl into.")] = 2,
+    shard_timeout: Annotated[float | None, typer.Option(help="Seconds to wait for the shards.")] = None,
+) -> None:
+    """One nightly run with the crawl in shards on the pool's workers, loaded once here (needs PREFECT_API_URL)."""
+    from flows.nightly import new_run_id
+    from flows.shards import nightly_sharded
+
+    run_id = new_run_id()
+    try:
+        summary = nightly_sharded(shards, run_id, spiders or None, shard_timeout_s=shard_timeout)
+    except PantauError as exc:
+        console.print(f"[red]run {run_id} did not complete:[/] {exc} (see `pantau runs`)")
+        raise typer.Exit(1) from None
+    _print_summary(summary)
+
+
 def _queue_table(limit: int, settings: Settings) -> Table:
     from pipeline.review import pending_count, pending_queue
 

@@ -118,8 +118,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             command = [*prefect, "worker", "start", "--pool", POOL, "--name", name, "--limit", "1",
                        "--install-policy", "never"]  # fmt: skip
             stack.enter_context(_process(command, worker_env, logs / f"worker-{name}.log"))
-        deploy = subprocess.run([sys.executable, "-m", "flows.shards", "deploy", "--pool", POOL], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=180)  # fmt: skip
+        # the operator's command, `pantau shards deploy` (the other tests use `python -m flows.shards`, the same code)
+        deploy = subprocess.run([sys.executable, "-m", "pipeline.cli", "shards", "deploy", "--pool", POOL], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
         assert deploy.returncode == 0, deploy.stdout + deploy.stderr
 
         def online() -> bool:
