@@ -1,5 +1,6 @@
 """The nightly schedule against a real Prefect server on loopback: `pantau schedule` starts the server, registers
-the deployment with a cron in the operator's zone, and the scheduler's run executes and is recorded."""
+the deployment with a cron in the operator's zone, and the scheduler's run executes and is recorded; a second run
+asked for while one is running is cancelled, not stacked."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.spiders.helpers import clean_env, start_replay
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "spiders" / "replay" / "data"
 pytestmark = pytest.mark.slow
+END = ("COMPLETED", "CANCELLED", "FAILED", "CRASHED")
 
 
 def _free_port() -> int:
@@ -67,7 +69,8 @@ def test_schedule_creates_runs_on_a_real_server(tmp_path: Path) -> None:
             PANTAU_DATA_DIR=str(tmp_path / "data"),
             PANTAU_REPLAY_URL=replay.url,
             PANTAU_WATCHLIST_PATH=str(DEMO / "watchlist.csv"),
-            PANTAU_DOWNLOAD_DELAY_S="0",
+            PANTAU_DOWNLOAD_DELAY_S="0.1",  # a run long enough to collide with
+            PREFECT_RUNNER_POLL_FREQUENCY="2",
             PANTAU_AUTOTHROTTLE="false",
             PANTAU_SCHEDULE_CRON="* * * * *",
             PANTAU_TIMEZONE="Asia/Makassar",
@@ -85,11 +88,20 @@ def test_schedule_creates_runs_on_a_real_server(tmp_path: Path) -> None:
             assert deployment["global_concurrency_limit"]["limit"] == 1
             assert deployment["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
 
-            def completed() -> list[dict[str, Any]]:
-                return [r for r in _runs(api, deployment["id"]) if r["state_type"] == "COMPLETED"]
+            def in_state(*states: str) -> list[dict[str, Any]]:
+                return [r for r in _runs(api, deployment["id"]) if r["state_type"] in states]
 
-            run = _wait("a scheduled run to complete", completed, 200, proc, log)[0]
-            assert run["auto_scheduled"] is True
+            first = _wait("a scheduled run to start", lambda: in_state("RUNNING"), 200, proc, log)[0]
+            assert first["auto_scheduled"] is True
+            # an operator (or an overrunning night) asks for another run while this one runs: it must not stack
+            extra = _api(api, f"/deployments/{deployment['id']}/create_flow_run", {})
+
+            def extra_ended() -> list[dict[str, Any]]:
+                return [r for r in _runs(api, deployment["id"]) if r["id"] == extra["id"] and r["state_type"] in END]
+
+            assert _wait("the second run to end", extra_ended, 120, proc, log)[0]["state_type"] == "CANCELLED"
+            done = _wait("the first run to complete", lambda: in_state("COMPLETED"), 200, proc, log)
+            assert [r["id"] for r in done] == [first["id"]]
         finally:
             proc.terminate()
             proc.wait(timeout=60)
