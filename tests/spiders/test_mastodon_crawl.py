@@ -289,7 +289,6 @@ def test_generated_dataset_crawl(tmp_path: Path) -> None:
     assert json.loads((run.landing / "run1.targets.jsonl").read_text().splitlines()[0])["pages"] >= 1
 
 
-@pytest.mark.skipif(not (BUNDLED_DATA / "statuses.jsonl").exists(), reason="bundled dataset not written yet")
 def test_bundled_dataset_crawl(tmp_path: Path) -> None:
     """Every status of the bundled sample becomes a Post (it is clean data), found by its account target."""
     statuses = read_jsonl(BUNDLED_DATA / "statuses.jsonl")

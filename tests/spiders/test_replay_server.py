@@ -13,7 +13,7 @@ import pytest
 from protego import Protego
 
 from spiders.pages.mastodon import parse_link_header
-from spiders.replay import BUNDLED_DATA, make_server
+from spiders.replay import make_server
 from spiders.replay.dataset import Dataset, DatasetError
 from spiders.replay.generate import generate
 from tests.spiders.helpers import (
@@ -256,7 +256,6 @@ def test_dataset_errors_name_the_line(tmp_path: Path) -> None:
         make_server(data_dir=tmp_path / "missing")
 
 
-@pytest.mark.skipif(not (BUNDLED_DATA / "statuses.jsonl").exists(), reason="bundled dataset not written yet")
 def test_bundled_dataset_loads_and_hides_labels() -> None:
     with replay_in_thread() as server:
         health = get_json(f"{server.url}/_replay/health")
