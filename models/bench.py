@@ -127,35 +127,94 @@ if mode == "load":
     clf = Classifier.load(workers=0)
     res = {"load_seconds": time.perf_counter() - t0, "import_seconds": imported}
 else:
+    loads = []
+    _load = Classifier.load.__func__
+    def timed_load(cls, *args, **kwargs):  # the model load inside classify_jsonl, timed
+        t = time.perf_counter()
+        got = _load(cls, *args, **kwargs)
+        loads.append(time.perf_counter() - t)
+        return got
+    Classifier.load = classmethod(timed_load)
     t0 = time.perf_counter()
     stats = classify_jsonl(inp, out, batch_size=5000)
     res = {"seconds": time.perf_counter() - t0, "written": stats.written, "flagged": stats.flagged,
-           "import_seconds": imported}
+           "import_seconds": imported, "load_seconds": sum(loads)}
 res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 res["helper_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
 print(json.dumps(res))
 """
 
 
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in kB of a process and its children, from /proc (0, 0 where it cannot be read)."""
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                pids += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    rss = pss = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+        except OSError:
+            pass
+    return rss, pss
+
+
 def _child(mode: str, inp: Path, out: Path) -> dict[str, Any]:
-    """Run the measurement in a fresh interpreter, so its peak RSS is the classifier's alone."""
+    """Run the measurement in a fresh interpreter, so its peak RSS is the classifier's alone. While it runs, the
+    resident memory of it and its helper process is sampled every 100 ms (reading PSS costs CPU, so not more often):
+    the peak of the sum of their RSS (pages a forked helper shares with its parent counted twice) and of their PSS
+    (shared pages split between them: the memory the two really use)."""
     import subprocess
+    import threading
 
     root = MODELS_DIR.parent
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CHILD, mode, str(inp), str(out)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
         cwd=root,
     )
-    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            rss, pss = _tree_memory(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, stdout, stderr)
+    res: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    res["total_rss_mb"], res["total_pss_mb"] = peak[0] / 1024.0, peak[1] / 1024.0
+    return res
 
 
 def bench_classify_jsonl(n: int = 100_000) -> dict[str, Any]:
     """`classify_jsonl` end to end, as `pantau classify` runs it: model load, helper boot, JSON parsing, scoring,
     reasons and writing, on a file of n generated posts (every 5th with an author bio). Measured in a fresh
-    process; posts_per_s counts the whole call (load included)."""
+    process; posts_per_s counts the whole call (load included, the import of models.predict not).
+
+    load_seconds        Classifier.load inside the call
+    peak_rss_mb         peak RSS of the calling process; helper_peak_rss_mb of the helper (a forked helper's
+                        counts the pages it shares with the caller)
+    peak_total_rss_mb   peak of the sum of both RSS (sampled every 100 ms; shared pages counted twice)
+    peak_total_pss_mb   peak of the sum of both PSS (shared pages split): the memory the pair really uses
+    """
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,8 +230,11 @@ def bench_classify_jsonl(n: int = 100_000) -> dict[str, Any]:
         "posts_per_s": round(n / res["seconds"]),
         "seconds": round(res["seconds"], 3),
         "flagged_share": round(res["flagged"] / max(1, res["written"]), 3),
+        "load_seconds": round(res["load_seconds"], 3),
         "peak_rss_mb": round(res["peak_rss_mb"], 1),
         "helper_peak_rss_mb": round(res["helper_peak_rss_mb"], 1),
+        "peak_total_rss_mb": round(res["total_rss_mb"], 1),
+        "peak_total_pss_mb": round(res["total_pss_mb"], 1),
     }
 
 

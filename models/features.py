@@ -35,7 +35,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ from models.text import (
     abbreviations,
     get_tokenizer,
     map_token,
-    normalize_texts,
+    normalize_words_batch,
     renew_tokenizer,
     visible,
     word_list,
@@ -71,6 +72,43 @@ except ImportError:  # pragma: no cover - murmurhash ships with spaCy
     def murmur32(s: str, seed: int) -> int:
         """MurmurHash3_x86_32 of the UTF-8 bytes of s as an unsigned int."""
         return int(murmurhash3_32(s, seed=seed, positive=True))
+
+
+_U32 = np.uint32
+
+
+def _rotl32(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << _U32(r)) | (x >> _U32(32 - r))  # type: ignore[no-any-return]
+
+
+def murmur32_many(buf: np.ndarray, start: np.ndarray, length: np.ndarray, seed: int) -> np.ndarray:
+    """`murmur32` of many keys at once: MurmurHash3_x86_32 of the bytes buf[start[i] : start[i] + length[i]] (uint8
+    buf, the UTF-8 of the strings), as uint32. numpy's uint32 arithmetic wraps like the C code's; tests check it
+    against `murmur32` bit for bit."""
+    c1, c2 = _U32(0xCC9E2D51), _U32(0x1B873593)
+    b = np.concatenate((buf.astype(np.uint8, copy=False), np.zeros(4, dtype=np.uint8))).astype(np.uint32)
+    h = np.full(len(start), seed & 0xFFFFFFFF, dtype=np.uint32)
+    nblocks = length // 4
+    for k in range(int(nblocks.max(initial=0))):
+        rows = np.flatnonzero(nblocks > k)
+        at = start[rows] + 4 * k
+        kb = b[at] | (b[at + 1] << _U32(8)) | (b[at + 2] << _U32(16)) | (b[at + 3] << _U32(24))
+        kb = _rotl32(kb * c1, 15) * c2
+        hb = _rotl32(h[rows] ^ kb, 13)
+        h[rows] = hb * _U32(5) + _U32(0xE6546B64)
+    tail = length & 3
+    rows = np.flatnonzero(tail)
+    if len(rows):
+        at, t = start[rows] + 4 * nblocks[rows], tail[rows]
+        k1 = b[at] | np.where(t >= 2, b[at + 1] << _U32(8), _U32(0)) | np.where(t >= 3, b[at + 2] << _U32(16), _U32(0))
+        h[rows] ^= _rotl32(k1 * c1, 15) * c2
+    h ^= length.astype(np.uint32)
+    h ^= h >> _U32(16)
+    h *= _U32(0x85EBCA6B)
+    h ^= h >> _U32(13)
+    h *= _U32(0xC2B2AE35)
+    h ^= h >> _U32(16)
+    return h
 
 
 CUES_PATH = LEXICON_DIR / "cues.tsv"
@@ -247,6 +285,7 @@ class TokenTable:
         self.char_start = _Grow(np.int64)
         self.char_len = _Grow(np.int64)
         self.chars = _Grow(np.int32, cap=65536)
+        self._pending: list[bytes | None] = []  # per id not yet in char_start/char_len/chars: its padded UTF-8
         self.generation += 1
 
     def maybe_reset(self) -> None:
@@ -269,7 +308,7 @@ class TokenTable:
             bits |= B_PARTY
         if norm in known_words():
             bits |= B_KNOWN
-        grams: list[int] = []
+        padded: bytes | None = None
         if norm in PLACEHOLDERS:
             bits |= B_PLACEHOLDER
         elif norm.startswith(("NUM", "POSE_", "EMO_")) and norm.isupper() or norm.isdigit():
@@ -280,22 +319,69 @@ class TokenTable:
                 bits |= B_LATIN_WORD
             else:
                 bits |= B_OTHER_LETTERS
-            padded = f" {norm[: cfg.char_max_word]} "
-            for n in range(cfg.char_min, cfg.char_max + 1):
-                for s in range(len(padded) - n + 1):
-                    grams.append(murmur32(padded[s : s + n], cfg.char_seed) % cfg.n_char)
+            padded = f" {norm[: cfg.char_max_word]} ".encode()  # its char n-grams: hashed in `flush`
+        word_hash = murmur32(norm, cfg.word_seed)
         i = len(self.norms)
         self.norms.append(norm)
         self.by_key[key] = i
-        self.word_hash.append([murmur32(norm, cfg.word_seed)])
+        self.word_hash.append([word_hash])
         self.bits.append([bits])
-        self.char_start.append([self.chars.n])
-        self.char_len.append([len(grams)])
-        self.chars.append(grams)
+        self._pending.append(padded)
         return i
+
+    def flush(self) -> None:
+        """Hash the character n-grams of the ids added since the last call, all at once (`murmur32_many`), into
+        char_start, char_len and chars: the n-grams of padded ' word ' (its first char_max_word characters), of
+        sizes char_min..char_max, by size then position, each murmur32(n-gram, char_seed) % n_char."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        cfg = self.config
+        sizes = range(cfg.char_min, cfg.char_max + 1)
+        # every character boundary of every padded word, as a byte offset into `buf` (their concatenation)
+        bounds: list[np.ndarray] = []
+        n_chars = np.zeros(len(pending), dtype=np.int64)
+        base = 0
+        for j, p in enumerate(pending):
+            if p is None:
+                continue
+            if p.isascii():
+                offs = np.arange(base, base + len(p) + 1, dtype=np.int64)
+            else:
+                widths = [len(c.encode()) for c in p.decode()]
+                offs = base + np.concatenate(([0], np.cumsum(widths, dtype=np.int64)))
+            bounds.append(offs)
+            n_chars[j] = len(offs) - 1
+            base += len(p)
+        per_size = [np.maximum(n_chars - n + 1, 0) * (n_chars > 0) for n in sizes]  # n-grams of each size
+        n_grams = np.sum(per_size, axis=0, dtype=np.int64)
+        first_gram = self.chars.n + np.cumsum(n_grams) - n_grams
+        if bounds:
+            buf = np.frombuffer(b"".join(p for p in pending if p is not None), dtype=np.uint8)
+            offs_all = np.concatenate(bounds)
+            first_bound = np.cumsum(n_chars + (n_chars > 0)) - (n_chars + (n_chars > 0))
+            grams = np.zeros(int(n_grams.sum()), dtype=np.int64)
+            before = np.zeros(len(pending), dtype=np.int64)  # n-grams of smaller sizes of each word
+            for n, count in zip(sizes, per_size, strict=True):
+                words = np.repeat(np.arange(len(pending)), count)
+                pos = np.arange(len(words)) - np.repeat(np.cumsum(count) - count, count)  # start character
+                lo = offs_all[first_bound[words] + pos]
+                hi = offs_all[first_bound[words] + pos + n]
+                h = murmur32_many(buf, lo, hi - lo, cfg.char_seed)
+                grams[first_gram[words] - self.chars.n + before[words] + pos] = h % np.uint32(cfg.n_char)
+                before += count
+            self.chars.append(grams)
+        self.char_start.append(first_gram)
+        self.char_len.append(n_grams)
 
     def ids_for_text(self, tok: str) -> tuple[int, ...]:
         """Normal-form ids of one spaCy token text."""
+        got = self._ids_for_text(tok)
+        self.flush()
+        return got
+
+    def _ids_for_text(self, tok: str) -> tuple[int, ...]:
+        """`ids_for_text` without `flush`: char_start, char_len and chars are not complete until it is called."""
         got = self.by_text.get(tok)
         if got is not None:
             return got
@@ -323,6 +409,29 @@ class Encoded:
     raw_starts: np.ndarray  # (n_docs + 1,) offsets of each document's spaCy tokens in orths
     generation: int  # TokenTable generation the ids belong to
     reg_hits: np.ndarray | None = None  # (H, 4) registry matches (doc, lo, hi, phrase), see Featurizer.registry_hits
+    reg_by_end: dict[tuple[int, int], list[tuple[int, int]]] | None = None  # (doc, hi) -> [(lo, phrase)] of those
+
+    # The same arrays as Python lists, made on first use: the reasons index them one element at a time, which is
+    # several times faster on a list than on a numpy array (no numpy scalar per access).
+    @cached_property
+    def ids_list(self) -> list[int]:
+        return self.ids.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def starts_list(self) -> list[int]:
+        return self.starts.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def raw_pos_list(self) -> list[int]:
+        return self.raw_pos.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def raw_starts_list(self) -> list[int]:
+        return self.raw_starts.tolist()  # type: ignore[no-any-return]
+
+    @cached_property
+    def orths_list(self) -> list[int]:
+        return self.orths.tolist()  # type: ignore[no-any-return]
 
 
 _SEPARATOR = " \n "  # normalised texts never contain "\n": joined by it, they come out as one "\n " token between
@@ -334,45 +443,76 @@ class ChunkTokenizer:
     spaCy's tokenizer works chunk by chunk (the text between spaces) and caches each chunk's tokens itself, but it
     stops caching for the rest of a call as soon as one chunk hits a special case (spaCy issue #1250), and each call
     also pays for a Doc. So: a normalised text (single spaces, lower case) is split on spaces here, every chunk not
-    seen yet goes to spaCy (all new chunks of a batch in one call, joined by a separator), and the chunk's tokens
-    (ORTH ids) are kept in a dict. The tokens are exactly those of one spaCy call per text (lower-cased text never
-    matches spaCy's few multi-word special cases such as "Dr. med"; tests/models/test_text.py checks the whole
-    corpus). The dict is emptied past `max_entries` chunks and whenever the tokenizer is renewed, so memory stays
-    bounded and every ORTH id's string is in the current vocabulary.
+    seen yet goes to spaCy (all new chunks of a batch in one call, joined by a separator), and the chunk gets a
+    number (`ids`) under which its tokens (ORTH ids) are kept in one array (`orth_pool`, from `orth_start`,
+    `orth_len` long), so a batch's tokens are gathered from it with numpy. The tokens are exactly those of one
+    spaCy call per text (lower-cased text never matches spaCy's few multi-word special cases such as "Dr. med";
+    tests/models/test_text.py checks the whole corpus). Everything is forgotten past `max_entries` chunks and
+    whenever the tokenizer is renewed (`epoch` counts that), so memory stays bounded and every ORTH id's string is
+    in the current vocabulary.
     """
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
         self._tok: Any = None
-        self._cache: dict[str, tuple[int, ...]] = {}
+        self.epoch = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cache: dict[str, int] = {}
+        self.orth_pool = _Grow(np.uint64, cap=65536)
+        self.orth_start = _Grow(np.int64)
+        self.orth_len = _Grow(np.int64)
+        self.epoch += 1
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def ids(self, tok: Any, chunks: list[str]) -> np.ndarray:
+        """The number of each chunk (learning the new ones; numbers are valid until `epoch` changes)."""
+        if tok is not self._tok or len(self._cache) > self.max_entries:
+            self._tok = tok
+            self._reset()
+        cache = self._cache
+        missing = [c for c in dict.fromkeys(chunks) if c not in cache]
+        if missing:
+            self._learn(tok, missing)
+        return np.fromiter(map(cache.__getitem__, chunks), dtype=np.int64, count=len(chunks))
+
+    def orths(self, cids: np.ndarray) -> np.ndarray:
+        """The tokens (ORTH ids) of these chunks, one after the other."""
+        return _gather(self.orth_pool.view, self.orth_start.view, self.orth_len.view, cids)
 
     def __call__(self, tok: Any, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(ORTH ids of all tokens, in document order; number of tokens per document)."""
-        if tok is not self._tok or len(self._cache) > self.max_entries:
-            self._tok, self._cache = tok, {}
-        cache = self._cache
-        split = [t.split(" ") if t else [] for t in normalized]
-        missing = list(dict.fromkeys(c for chunks in split for c in chunks if c not in cache))
-        if missing:
-            self._learn(tok, missing)
-        lens = np.zeros(len(split), dtype=np.int64)
-        out: list[int] = []
-        for i, chunks in enumerate(split):
-            before = len(out)
-            for c in chunks:
-                out.extend(cache[c])
-            lens[i] = len(out) - before
-        return np.array(out, dtype=np.uint64), lens
+        per_doc = [t.split(" ") if t else [] for t in normalized]
+        cids = self.ids(tok, list(chain.from_iterable(per_doc)))
+        n_chunks = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
+        lens = np.bincount(
+            np.repeat(np.arange(len(per_doc)), n_chunks), weights=self.orth_len.view[cids], minlength=len(per_doc)
+        )
+        return self.orths(cids), lens.astype(np.int64)
 
     def _learn(self, tok: Any, chunks: list[str]) -> None:
         arr = tok(_SEPARATOR.join(chunks)).to_array("ORTH").astype(np.uint64, copy=False)
         cut = np.flatnonzero(arr == np.uint64(tok.vocab.strings.add(_SEPARATOR.lstrip(" "))))
-        if len(cut) == len(chunks) - 1:
-            for k, (c, part) in enumerate(zip(chunks, np.split(arr, cut), strict=True)):
-                self._cache[c] = tuple((part[1:] if k else part).tolist())  # parts after the first start with it
-            return
-        for c in chunks:  # pragma: no cover - defensive: one call per chunk
-            self._cache[c] = tuple(tok(c).to_array("ORTH").tolist())
+        if len(cut) == len(chunks) - 1:  # parts after the first start with the separator token
+            parts = [part[1:] if k else part for k, part in enumerate(np.split(arr, cut))]
+        else:  # pragma: no cover - defensive: one call per chunk
+            parts = [tok(c).to_array("ORTH").astype(np.uint64) for c in chunks]
+        lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        first = len(self._cache)
+        self.orth_start.append(self.orth_pool.n + np.cumsum(lens) - lens)
+        self.orth_len.append(lens)
+        self.orth_pool.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64))
+        self._cache.update(zip(chunks, range(first, first + len(chunks)), strict=True))
+
+
+def _gather(pool: np.ndarray, start: np.ndarray, length: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """pool[start[i] : start[i] + length[i]] for each i of sel, concatenated."""
+    lens = length[sel]
+    ends = np.cumsum(lens)
+    return pool[np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(start[sel] - (ends - lens), lens)]
 
 
 def _tokenize_batch(tok: Any, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -393,45 +533,84 @@ class Featurizer:
         self.tokenizer = get_tokenizer()
         self.max_strings = 500_000  # spaCy vocabulary size at which the process tokenizer is renewed
         self.chunks = ChunkTokenizer()
+        self._chunk_epoch = -1  # per chunk of self.chunks: its normal-form ids (see `_chunk_norms`)
+        self._id_pool, self._raw_pool = _Grow(np.int64), _Grow(np.int64)
+        self._id_start, self._id_len, self._id_gen = _Grow(np.int64), _Grow(np.int64), _Grow(np.int64)
+        self._reg_gen, self._reg_at = -1, {}  # a cache of `registry_hits` (per TokenTable generation)
+        self._shown: dict[int, str] = {}  # spaCy orth -> visible(its string), for reasons (see `display`)
+        self._shown_tok: Any = self.tokenizer
 
     # -- encoding --
     def encode(self, texts: Sequence[str]) -> Encoded:
         table = self.table
         table.maybe_reset()
-        normalized = normalize_texts(list(texts))
+        words = normalize_words_batch(list(texts))
         tok = self.tokenizer = renew_tokenizer(self.max_strings)
-        n = len(normalized)
-        orths, raw_lens = self.chunks(tok, normalized)
-        if raw_lens.sum() == 0:
+        n = len(words)
+        ck = self.chunks
+        cids = ck.ids(tok, list(chain.from_iterable(words)))
+        self._chunk_norms(cids, tok)
+        raw_len = ck.orth_len.view[cids]  # spaCy tokens per chunk
+        id_len = self._id_len.view[cids]  # normal-form ids per chunk
+        chunk_doc = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, words), dtype=np.int64, count=n))
+        raw_start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(chunk_doc, weights=raw_len, minlength=n).astype(np.int64), out=raw_start[1:])
+        if raw_start[-1] == 0:
             empty = np.zeros(0, dtype=np.int64)
             zeros = np.zeros(n + 1, dtype=np.int64)
             return Encoded(n, empty, empty, empty, zeros, np.zeros(0, np.uint64), zeros, table.generation)
-        uniq, inv = np.unique(orths, return_inverse=True)
-        strings = tok.vocab.strings
-        by_orth = table.by_orth
-        expansions: list[tuple[int, ...]] = []
-        for o in uniq.tolist():
-            e = by_orth.get(o)
-            if e is None:
-                e = table.ids_for_text(strings[o])
-                by_orth[o] = e
-            expansions.append(e)
-        width = max(1, max(len(e) for e in expansions))
-        table_e = np.full((len(expansions), width), -1, dtype=np.int64)
-        for r, e in enumerate(expansions):
-            if e:
-                table_e[r, : len(e)] = e
-        per_raw = table_e[inv.ravel()]  # (R, width)
-        rows, cols = np.nonzero(per_raw >= 0)
-        ids = per_raw[rows, cols]
-        raw_doc = np.repeat(np.arange(n, dtype=np.int64), raw_lens)
-        raw_start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(raw_lens, out=raw_start[1:])
-        doc_of = raw_doc[rows]
-        raw_pos = rows - raw_start[doc_of]
+        orths = ck.orths(cids)
+        ids = _gather(self._id_pool.view, self._id_start.view, self._id_len.view, cids)
+        within = _gather(self._raw_pool.view, self._id_start.view, self._id_len.view, cids)  # token in the chunk
+        doc_of = np.repeat(chunk_doc, id_len)
+        chunk_raw = np.cumsum(raw_len) - raw_len  # first spaCy token of each chunk, counted over the batch
+        raw_pos = np.repeat(chunk_raw, id_len) + within - raw_start[doc_of]
         starts = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(doc_of, minlength=n), out=starts[1:])
         return Encoded(n, ids, doc_of, raw_pos, starts, orths, raw_start, table.generation)
+
+    def _chunk_norms(self, cids: np.ndarray, tok: Any) -> None:
+        """Make sure each chunk of `cids` has its normal-form ids of the current TokenTable generation: for each
+        chunk, its ids (`_id_pool` from `_id_start`, `_id_len` long; a chunk's count of ids never changes) and, for
+        each id, the spaCy token of the chunk it comes from (`_raw_pool`). New spaCy tokens get their ids in the
+        order of their ORTH values, as one batch of them always did (ids number the TokenTable's rows)."""
+        table, ck = self.table, self.chunks
+        if self._chunk_epoch != ck.epoch:
+            self._chunk_epoch = ck.epoch
+            self._id_pool, self._raw_pool = _Grow(np.int64, cap=65536), _Grow(np.int64, cap=65536)
+            self._id_start, self._id_len, self._id_gen = _Grow(np.int64), _Grow(np.int64), _Grow(np.int64)
+        known = self._id_gen.n
+        if len(ck) > known:  # chunks learnt since: no ids yet
+            self._id_gen.append(np.full(len(ck) - known, -1, dtype=np.int64))
+            self._id_start.append(np.full(len(ck) - known, -1, dtype=np.int64))
+            self._id_len.append(np.zeros(len(ck) - known, dtype=np.int64))
+        stale_mask = self._id_gen.view[cids] != table.generation
+        if not stale_mask.any():
+            return
+        stale = np.unique(cids[stale_mask])
+        strings = tok.vocab.strings
+        by_orth = table.by_orth
+        for o in np.unique(ck.orths(stale)).tolist():
+            if o not in by_orth:
+                by_orth[o] = table._ids_for_text(strings[o])
+        table.flush()
+        pool, ostart, olen = ck.orth_pool.view, ck.orth_start.view, ck.orth_len.view
+        id_start, id_len, id_gen = self._id_start.view, self._id_len.view, self._id_gen.view
+        for c in stale.tolist():
+            s0 = int(ostart[c])
+            ids: list[int] = []
+            within: list[int] = []
+            for k, o in enumerate(pool[s0 : s0 + int(olen[c])].tolist()):
+                e = by_orth[o]
+                ids.extend(e)
+                within.extend([k] * len(e))
+            if id_start[c] < 0:  # first time: room at the end of the pools
+                id_start[c] = self._id_pool.append(ids)  # (the per-chunk arrays do not grow here: views stay)
+                self._raw_pool.append(within)
+                id_len[c] = len(ids)
+            else:  # a new TokenTable generation: same count of ids, new values
+                self._id_pool.a[id_start[c] : id_start[c] + len(ids)] = ids
+            id_gen[c] = table.generation
 
     def tokens(self, enc: Encoded, d: int) -> list[str]:
         """Normal-form tokens of document d (for tests and debugging)."""
@@ -439,17 +618,54 @@ class Featurizer:
 
     def display(self, enc: Encoded, d: int, lo: int, hi: int) -> str:
         """The words (after character normalisation) behind normal-form positions lo..hi of doc d."""
-        s = int(enc.starts[d])
-        r = int(enc.raw_starts[d])
-        raw_pos = enc.raw_pos
-        p0, p1 = int(raw_pos[s + lo]), int(raw_pos[s + hi])
-        strings = self.tokenizer.vocab.strings
+        s = enc.starts_list[d]
+        r = enc.raw_starts_list[d]
+        raw_pos = enc.raw_pos_list
+        p0, p1 = raw_pos[s + lo], raw_pos[s + hi]
+        tok = self.tokenizer
+        strings = tok.vocab.strings
         try:
-            if p0 == p1:
-                return visible(strings[int(enc.orths[r + p0])])
-            return visible(" ".join(strings[o] for o in enc.orths[r + p0 : r + p1 + 1].tolist()))
+            if p0 == p1:  # one token: remembered per orth while the tokenizer stays the same
+                shown = self._shown
+                if self._shown_tok is not tok or len(shown) > 100_000:
+                    shown.clear()
+                    self._shown_tok = tok
+                o = enc.orths_list[r + p0]
+                got = shown.get(o)
+                if got is None:
+                    got = shown[o] = visible(strings[o])
+                return got
+            return visible(" ".join(strings[o] for o in enc.orths_list[r + p0 : r + p1 + 1]))
         except KeyError:  # the tokenizer was renewed meanwhile by another Featurizer: show normal forms
-            return " ".join(self.table.norms[i] for i in enc.ids[s + lo : s + hi + 1].tolist())
+            return " ".join(self.table.norms[i] for i in enc.ids_list[s + lo : s + hi + 1])
+
+    def display_many(self, enc: Encoded, docs: list[int], los: list[int], his: list[int]) -> list[str]:
+        """`display(enc, d, lo, hi)` for many (d, lo, hi) at once."""
+        if not docs:
+            return []
+        d, lo, hi = np.asarray(docs, dtype=np.int64), np.asarray(los, dtype=np.int64), np.asarray(his, dtype=np.int64)
+        first = (enc.raw_starts[d] + enc.raw_pos[enc.starts[d] + lo]).tolist()  # spaCy tokens first..last, over the
+        last = (enc.raw_starts[d] + enc.raw_pos[enc.starts[d] + hi]).tolist()  # batch
+        tok = self.tokenizer
+        strings = tok.vocab.strings
+        shown = self._shown
+        if self._shown_tok is not tok or len(shown) > 100_000:
+            shown.clear()
+            self._shown_tok = tok
+        orths = enc.orths_list
+        out = []
+        for k, (a, b) in enumerate(zip(first, last, strict=True)):
+            try:
+                if a == b:
+                    got = shown.get(orths[a])
+                    if got is None:
+                        got = shown[orths[a]] = visible(strings[orths[a]])
+                    out.append(got)
+                else:
+                    out.append(visible(" ".join(strings[o] for o in orths[a : b + 1])))
+            except KeyError:
+                out.append(self.display(enc, docs[k], los[k], his[k]))
+        return out
 
     # -- shared pieces --
     def norms(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
@@ -469,7 +685,6 @@ class Featurizer:
         inv_w = np.where(word_sq > 0, 1.0 / np.sqrt(np.maximum(word_sq, 1e-12)), 0.0)
         inv_c = np.where(char_sq > 0, 1.0 / np.sqrt(np.maximum(char_sq, 1e-12)), 0.0)
         return inv_w, inv_c
-
 
     def bigram_index(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """(bucket of each within-document token pair, position of its first token)."""
@@ -505,12 +720,20 @@ class Featurizer:
         if self.table.reg_first and len(enc.ids):
             norms = self.table.norms
             phrases = reg.phrases
-            ids, doc_of, starts = enc.ids.tolist(), enc.doc_of, enc.starts
-            for t in np.nonzero(self.table.bits.view[enc.ids] & B_REG_FIRST)[0].tolist():
-                d = int(doc_of[t])
-                s, e = int(starts[d]), int(starts[d + 1])
-                second = norms[ids[t + 1]] if t + 1 < e else None
-                for p in reg.candidates_at(norms[ids[t]], second):
+            ids = enc.ids_list
+            at = np.nonzero(self.table.bits.view[enc.ids] & B_REG_FIRST)[0]
+            docs = enc.doc_of[at]
+            if self._reg_gen != self.table.generation or len(self._reg_at) > 200_000:
+                self._reg_gen, self._reg_at = self.table.generation, {}
+            at_ids = self._reg_at  # (id, next id or -1) -> reg.candidates_at of their normal forms
+            for t, d, s, e in zip(
+                at.tolist(), docs.tolist(), enc.starts[docs].tolist(), enc.starts[docs + 1].tolist(), strict=True
+            ):
+                key = (ids[t], ids[t + 1] if t + 1 < e else -1)
+                cands = at_ids.get(key)
+                if cands is None:
+                    cands = at_ids[key] = reg.candidates_at(norms[key[0]], norms[key[1]] if key[1] >= 0 else None)
+                for p in cands:
                     toks = phrases[p].tokens
                     n = len(toks)
                     if t + n <= e and all(norms[ids[t + k]] == toks[k] for k in range(2, n)):
@@ -531,12 +754,16 @@ class Featurizer:
         bits = self.token_bits(enc)
         doc_of = enc.doc_of
 
+        same_doc: dict[int, np.ndarray] = {}  # k -> token i and token i + k are in the same document
+
         def shift(x: np.ndarray, d: int) -> np.ndarray:
             """x moved d positions later (d < 0: earlier), False across document boundaries."""
             y = np.zeros_like(x)
             k = abs(d)
             if t > k:
-                ok = doc_of[k:] == doc_of[:-k]
+                ok = same_doc.get(k)
+                if ok is None:
+                    ok = same_doc[k] = doc_of[k:] == doc_of[:-k]
                 if d > 0:
                     y[k:] = x[:-k] & ok
                 else:
@@ -594,18 +821,20 @@ class Featurizer:
         for c in range(per_tok.shape[1] if len(per_tok) else 0):
             pos = np.nonzero(per_tok[:, c])[0]
             if len(pos):
-                docs, idx = np.unique(enc.doc_of[pos], return_index=True)
+                dp = enc.doc_of[pos]  # in document order: each document's first position starts its run
+                idx = np.flatnonzero(np.diff(dp, prepend=-1))
+                docs = dp[idx]
                 out[docs, c] = pos[idx] - enc.starts[docs]
         return out
 
     def cue_span(self, enc: Encoded, d: int, name: str, hi: int) -> int:
         """Start (lo) of the words behind cue `name` that fired at position hi of document d."""
-        s = int(enc.starts[d])
+        s, e = enc.starts_list[d], enc.starts_list[d + 1]
         view = self.table.bits.view
-        ids = enc.ids
+        ids = enc.ids_list
 
         def b(i: int) -> int:
-            return int(view[ids[s + i]]) if 0 <= i < int(enc.starts[d + 1]) - s else 0
+            return int(view[ids[s + i]]) if 0 <= i < e - s else 0
 
         if name == "nomor_urut" and b(hi) & B_NUM:
             for k in (1, 2):
@@ -631,12 +860,13 @@ class Featurizer:
     def registry_phrase(self, enc: Encoded, d: int, hi: int, kind: str) -> tuple[int, int] | None:
         """(lo, phrase) of the longest registry phrase of this kind ending at position hi of document d; among
         equally long ones, the candidate of the most recent election."""
-        hits = self.registry_hits(enc)
-        lo_row, hi_row = np.searchsorted(hits[:, 0], [d, d + 1])  # hits are in document order
-        rows = hits[lo_row:hi_row]
-        rows = rows[rows[:, 2] == hi]
+        by_end = enc.reg_by_end
+        if by_end is None:  # (doc, last position) -> [(first position, phrase)], in the order of the hits
+            by_end = enc.reg_by_end = {}
+            for doc, lo, end, p in self.registry_hits(enc).tolist():
+                by_end.setdefault((doc, end), []).append((lo, p))
         best: tuple[int, int] | None = None
-        for _, lo, _, p in rows.tolist():
+        for lo, p in by_end.get((d, hi), ()):
             if self.registry.phrases[p].kind != kind:
                 continue
             if best is None or lo < best[0] or (lo == best[0] and self._recency(p) > self._recency(best[1])):

@@ -13,8 +13,10 @@ retraining, only a new load.
 Speed: texts are normalised and tokenised once, then scored with per-token weight sums (no sparse
 matrix, see models.features.LinearScorer); reasons are built for flagged posts only. On a machine
 with more than one core, the first batch of `PARALLEL_MIN` posts or more starts one helper process
-(models._worker, started once per Classifier and reused); while it boots (~2 s) batches are scored in
-the calling process, and once it is ready each such batch is split in two and scored on both cores.
+(models._worker, started once per Classifier and reused); `classify_jsonl` starts it right after loading the
+model. On Linux the helper is a fork of the calling process (`HELPER_START`), ready within milliseconds;
+elsewhere it is a new interpreter that imports spaCy and loads the model (~2-3 s), and batches are scored in the
+calling process until it is ready. Once it is ready each such batch is split in two and scored on both cores.
 `classify_jsonl` hands the helper raw JSONL lines, so parsing and writing JSON is split across the cores too.
 `Classifier.load(..., workers=0)` turns the helper off.
 """
@@ -28,6 +30,7 @@ import pickle
 import re
 import select
 import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -66,6 +69,8 @@ LABELS: tuple[Label, ...] = tuple(Label)
 _CODES: tuple[str, ...] = tuple(label.value for label in LABELS)
 _CUE_WORDS: tuple[str, ...] = tuple(name.replace("_", " ") for name in CUE_NAMES)
 PARALLEL_MIN = 2000  # batches at least this big are split across the calling process and one helper
+HELPER_START = "fork" if sys.platform.startswith("linux") else "spawn"  # how the helper process starts
+FORK_READY_S = 2.0  # how long the first big batch waits for a forked helper's "ready" (it takes milliseconds)
 HELPER_TIMEOUT_S = 120.0  # a helper silent this long is stopped and its half scored in the calling process
 TOP_NGRAMS = 3
 MAX_CUE_REASONS = 4
@@ -212,7 +217,7 @@ class Classifier:
         if workers is None:
             workers = 1 if (os.cpu_count() or 1) > 1 else 0
         self._workers = max(0, min(1, workers))
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | _worker.Forked | None = None
         self._proc_ready = False
         self._helper_share = 0.5  # part of a big JSONL batch the helper takes (classify_lines adapts it)
         self._lock = threading.RLock()
@@ -227,41 +232,50 @@ class Classifier:
         return cls(_load_artifact(model_dir), model_dir, workers=workers, registry_dir=registry_dir)
 
     # -- helper process ------------------------------------------------------------------------------
-    def _ready_worker(self) -> subprocess.Popen[bytes] | None:
-        """The helper process if it has booted; starts it (in the background) on the first call."""
+    def _ready_worker(self) -> subprocess.Popen[bytes] | _worker.Forked | None:
+        """The helper process if it is ready; starts it on the first call. A forked helper is waited for (it is
+        ready within milliseconds), a spawned one boots in the background while the caller goes on alone."""
         if self._workers == 0:
             return None
         with self._lock:
             proc = self._proc
+            wait = 0.0
             if proc is None:
                 try:
-                    proc = subprocess.Popen(
-                        _worker.command(self.model_dir, self.registry_dir),
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                    )
+                    if HELPER_START == "fork":
+                        proc, wait = _worker.fork(self), FORK_READY_S
+                    else:
+                        proc = _worker.spawn(self.model_dir, self.registry_dir)
                 except OSError:
                     self._workers = 0
                     return None
                 self._proc, self._proc_ready = proc, False
-                return None
             if self._proc_ready:
                 return proc
             assert proc.stdout is not None
             if proc.poll() is not None:  # died while booting: stay single-process
                 self._stop_worker_locked()
                 return None
-            if not select.select([proc.stdout], [], [], 0)[0]:
+            if not select.select([proc.stdout], [], [], wait)[0]:
                 return None  # still booting
-            hello = _worker.read_frame(proc.stdout)
+            try:
+                hello = _worker.read_frame(proc.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                hello = None
             if not (isinstance(hello, tuple) and hello and hello[0] == "ready"):
                 self._stop_worker_locked()
                 return None
             self._proc_ready = True
             return proc
 
+    def after_fork(self) -> None:
+        """In a forked helper: this copy of the Classifier works alone, with locks of its own (an inherited lock
+        may be held by a thread that does not exist in the child)."""
+        self._lock = threading.RLock()
+        self._workers, self._proc, self._proc_ready = 0, None, False
+
     def warm_up(self) -> None:
-        """Start the helper process now (in the background) rather than at the first big batch."""
+        """Start the helper process now rather than at the first big batch."""
         self._ready_worker()
 
     def _stop_worker_locked(self, disable: bool = True) -> None:
@@ -296,6 +310,8 @@ class Classifier:
         proc = getattr(self, "_proc", None)
         if proc is not None and proc.poll() is None:
             proc.kill()
+            if isinstance(proc, _worker.Forked):
+                proc.wait(timeout=5)  # reap it (Popen does that itself)
 
     # -- prediction ----------------------------------------------------------------------------------
     def predict(self, texts: Sequence[str], bios: Sequence[str | None] | None = None) -> list[Result]:
@@ -420,7 +436,7 @@ class Classifier:
             parts, flagged_docs, label_idx[flagged_docs], best_other[flagged_docs], 1.0, MAX_CUE_REASONS
         )
         cue_order = dict(zip(flagged_docs.tolist(), order, strict=True))
-        first_pos = parts["cue_first"]
+        first_pos = parts["cue_first"].tolist()
         thr = self.threshold
         # plain Python values once for the whole batch: per-row numpy scalars are slow in the loop below
         rows, pf, fl, lab = proba.tolist(), p_flag.tolist(), flagged.tolist(), label_idx.tolist()
@@ -437,7 +453,7 @@ class Classifier:
                 reasons.extend(f"n-gram kuat: '{g}'" for g in ngrams.get(d, ()))
             else:
                 reasons = [f"skor partisan {pf[d]:.2f} < ambang {thr:.2f}"]
-                fired = [_CUE_WORDS[c] for c, pos in enumerate(first_pos[d].tolist()) if pos >= 0]
+                fired = [_CUE_WORDS[c] for c, pos in enumerate(first_pos[d]) if pos >= 0]
                 if fired:
                     reasons.append("isyarat: " + ", ".join(fired))
             if foreign[d]:
@@ -471,11 +487,11 @@ class Classifier:
     ) -> list[tuple[str, int, int, str]]:
         """(cue, lo, hi, reason) for these cues of document d; lo..hi are normal-form positions of the words."""
         f = self._featurizer
-        first = parts["cue_first"]
+        first = parts["cue_first"][d].tolist() if cues else []
         out = []
         for c in cues:
             name = CUE_NAMES[c]
-            hi = int(first[d, c])
+            hi = first[c]
             lo = f.cue_span(enc, d, name, hi)
             out.append((name, lo, hi, self._cue_text(enc, d, name, lo, hi)))
         return out
@@ -484,7 +500,7 @@ class Classifier:
         """One reason in Indonesian, e.g. "menyebut paslon nomor 2: 'no 2'", "ajakan: coblos"."""
         f = self._featurizer
         words = f.display(enc, d, lo, hi)
-        last = f.table.norms[int(enc.ids[int(enc.starts[d]) + hi])]
+        last = f.table.norms[enc.ids_list[enc.starts_list[d] + hi]]
         number = last[3:] if last.startswith("NUM") else ""
         if name == "nomor_urut" and number:
             return f"menyebut paslon nomor {number}: '{words}'"
@@ -593,30 +609,42 @@ class Classifier:
         cand_doc = cand_doc[order]
         group = np.flatnonzero(np.diff(cand_doc, prepend=-1))  # first row of each document's run
         rank = np.arange(len(cand_doc)) - np.repeat(group, np.diff(np.append(group, len(cand_doc))))
-        top = order[rank < TOP_NGRAMS + 2]
-        grouped: dict[int, list[tuple[float, int, int]]] = {}
-        for d, gain, lo, hi in zip(
-            cand_doc[rank < TOP_NGRAMS + 2].tolist(),
-            cand_gain[top].tolist(),
-            cand_lo[top].tolist(),
-            cand_hi[top].tolist(),
-            strict=True,
-        ):
-            grouped.setdefault(d, []).append((gain, lo, hi))
-        ids = enc.ids
-        for d, items in grouped.items():
-            s = int(starts[d])
-            cand: dict[tuple[int, ...], list[Any]] = {}  # by normal-form ids: a word repeated counts once, summed
-            for gain, lo, hi in items:
-                key = tuple(ids[s + lo : s + hi + 1].tolist())
-                if key in cand:
-                    cand[key][0] += gain
+        sel = rank < TOP_NGRAMS + 2
+        top = order[sel]
+        sel_doc = cand_doc[sel]
+        sel_lo, sel_hi = cand_lo[top], cand_hi[top]
+        # an n-gram's normal-form ids as one integer (a word: id * m; a bigram: id * m + next id + 1), so that a word
+        # or a bigram repeated in a post is found without building tuples
+        m = max(len(f.table), int(enc.ids.max(initial=0)) + 1) + 1
+        first_id = enc.ids[starts[sel_doc] + sel_lo]
+        next_id = enc.ids[np.minimum(starts[sel_doc] + sel_hi, max(len(enc.ids) - 1, 0))]
+        keys = (first_id * m + np.where(sel_hi > sel_lo, next_id + 1, 0)).tolist()
+        gains, los, his = cand_gain[top].tolist(), sel_lo.tolist(), sel_hi.tolist()
+        if not keys:
+            return out
+        bounds = np.flatnonzero(np.diff(sel_doc, prepend=-1)).tolist()  # first row of each document
+        docs_l = sel_doc[bounds].tolist()
+        chosen_doc: list[int] = []
+        chosen: list[list[Any]] = []  # [gain, lo, hi] of the n-grams shown, document by document
+        for d, a, b in zip(docs_l, bounds, [*bounds[1:], len(keys)], strict=True):
+            cand: dict[int, list[Any]] = {}  # by normal-form ids: a word repeated counts once, summed
+            for r in range(a, b):
+                got = cand.get(keys[r])
+                if got is None:
+                    cand[keys[r]] = [gains[r], los[r], his[r]]
                 else:
-                    cand[key] = [gain, lo, hi]
-            best = sorted(cand.values(), key=lambda v: -v[0])[:TOP_NGRAMS]
-            shown = [(f.display(enc, d, lo, hi), gain) for gain, lo, hi in best]
-            out[d] = [(g, round(v, 3)) for g, v in shown] if with_gain else [g for g, _ in shown]
+                    got[0] += gains[r]
+            best = sorted(cand.values(), key=_minus_gain)[:TOP_NGRAMS]
+            chosen_doc += [d] * len(best)
+            chosen += best
+        shown = f.display_many(enc, chosen_doc, [c[1] for c in chosen], [c[2] for c in chosen])
+        for d, g, c in zip(chosen_doc, shown, chosen, strict=True):
+            out.setdefault(d, []).append((g, round(c[0], 3)) if with_gain else g)
         return out
+
+
+def _minus_gain(v: list[Any]) -> float:
+    return -v[0]  # type: ignore[no-any-return]
 
 
 def _unpack(t: tuple[Any, ...]) -> Result:
@@ -724,9 +752,10 @@ def _classify_lines(clf: Classifier, items: Sequence[tuple[int, bytes]]) -> Line
     out: list[bytes] = []
     if rows:
         results = clf.predict_local([r["text"] for r in rows], [r.get("author_bio") for r in rows])
-        for row, res in zip(rows, results, strict=True):
+        scores = _round6(np.array([list(res.scores.values()) for res in results], dtype=np.float64))
+        for row, res, sc in zip(rows, results, scores, strict=True):
             row["label"] = res.label.value
-            row["scores"] = {k: round(v, 6) for k, v in res.scores.items()}
+            row["scores"] = dict(zip(_CODES, sc, strict=True))
             row["flagged"] = res.flagged
             row["reasons"] = res.reasons
             row["model_version"] = clf.version
@@ -734,6 +763,20 @@ def _classify_lines(clf: Classifier, items: Sequence[tuple[int, bytes]]) -> Line
             per_label[res.label.value] += 1
             flagged += res.flagged
     return LinesResult(b"".join(out), b"".join(rejects), len(rows), len(rejects), flagged, per_label)
+
+
+def _round6(a: np.ndarray) -> list[list[float]]:
+    """`round(v, 6)` of every value of a 2-D array, as lists, vectorised. Python's round is correctly rounded (the
+    exact binary value to 6 decimals, half to even); rint(v * 1e6) / 1e6 gives the same float unless v * 1e6 lies
+    within rounding error of a half (or v is huge or not finite): those few values go through Python's round."""
+    f = a * 1e6
+    rows: list[list[float]] = (np.rint(f) / 1e6).tolist()
+    with np.errstate(invalid="ignore"):
+        risky = ~(np.abs(a) < 1e9) | (np.abs(f - np.floor(f) - 0.5) < 1e-6)
+    if risky.any():
+        for i, j in zip(*np.nonzero(risky), strict=True):
+            rows[i][j] = round(float(a[i, j]), 6)
+    return rows
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -762,7 +805,7 @@ def classify_jsonl(
     in_path, out_path = Path(in_path), Path(out_path)
     clf = Classifier.load(model_dir, registry_dir=registry_dir)
     if batch_size >= PARALLEL_MIN and in_path.stat().st_size >= 1_000_000:
-        clf.warm_up()  # a big file: let the helper boot while the first batch is read
+        clf.warm_up()  # a big file: the helper starts now (a spawned one boots while the first batch is read)
     stats = ClassifyStats()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     rejects_path = out_path.with_name(out_path.name + ".rejects.jsonl")

@@ -186,6 +186,11 @@ def normalize_text(text: str) -> str:
     and skin tones, repeated letters, leetspeak, laughter, lexicon, numbers, hand-sign emoji) are
     in `map_token`, whose results are cached per distinct token.
     """
+    return " ".join(normalize_words(text))
+
+
+def normalize_words(text: str) -> list[str]:
+    """`normalize_text(text).split(" ")` (no word for an empty result), without joining and splitting again."""
     t = text
     ascii_only = t.isascii()
     if not ascii_only:
@@ -208,9 +213,10 @@ def normalize_text(text: str) -> str:
         t = _RE_ZERO_WORD.sub(_zero_word, t)
     if marked:
         t = t.replace(_URL_MARK, f" {URL} ").replace(_MENTION_MARK, f" {MENTION} ")
-    if len(t) >= _MAX_RUN:
-        t = _RE_LONG_RUN.sub(_chop, t)
-    return " ".join(t.split())  # single spaces: runs of spaces make spaCy's tokenizer several times slower
+    words = t.split()  # joined by single spaces: runs of spaces make spaCy's tokenizer several times slower
+    if len(t) >= _MAX_RUN and words and max(map(len, words)) >= _MAX_RUN:  # (a cheaper test than the regex's search)
+        words = _RE_LONG_RUN.sub(_chop, t).split()
+    return words
 
 
 def visible(s: str) -> str:
@@ -220,7 +226,19 @@ def visible(s: str) -> str:
 
 def normalize_texts(texts: list[str]) -> list[str]:
     """`normalize_text` for many posts."""
-    return [normalize_text(t) for t in texts]
+    return [" ".join(words) for words in normalize_words_batch(texts)]
+
+
+def normalize_words_batch(texts: list[str]) -> list[list[str]]:
+    """`normalize_words` for many posts; a text repeated in the batch (a repost) is normalised once, and its
+    posts share one list (do not change it)."""
+    if len(texts) < 2:
+        return [normalize_words(t) for t in texts]
+    distinct = dict.fromkeys(texts)
+    if len(distinct) == len(texts):
+        return [normalize_words(t) for t in texts]
+    done = {t: normalize_words(t) for t in distinct}
+    return [done[t] for t in texts]
 
 
 # --- tokenizer ---------------------------------------------------------------------------------

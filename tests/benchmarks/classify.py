@@ -32,8 +32,10 @@ def bench(n: int = 20_000) -> dict[str, Any]:
 def bench_jsonl(n: int = 100_000) -> dict[str, Any]:
     res = bench_classify_jsonl(n)
     note = (
-        f"load and helper boot included; {res['flagged_share']:.0%} flagged (reasons built); peak RSS "
-        f"{res['peak_rss_mb']:.0f} MB + helper {res['helper_peak_rss_mb']:.0f} MB"
+        f"model load {res['load_seconds']:.2f} s and helper start included; {res['flagged_share']:.0%} flagged "
+        f"(reasons built); peak resident memory of both processes {res['peak_total_pss_mb']:.0f} MB PSS "
+        f"({res['peak_total_rss_mb']:.0f} MB RSS counting shared pages twice; peak RSS "
+        f"{res['peak_rss_mb']:.0f} MB + helper {res['helper_peak_rss_mb']:.0f} MB)"
     )
     return {
         "stage": "classify end to end (classify_jsonl)",
