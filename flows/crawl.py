@@ -60,23 +60,21 @@ def build_targets(store: Store, spider: str, recheck_days: int = 0) -> list[dict
     return targets
 
 
+def scrapy_command(
+    spider: str, run_id: str, landing_dir: Path, targets_file: Path, base_url: str | None, options: dict[str, Any]
+) -> list[str]:
+    """`python -m scrapy crawl SPIDER` with pantau's spider arguments and Scrapy settings (`-s KEY=VALUE`)."""
+    cmd = [sys.executable, "-m", "scrapy", "crawl", spider, "-a", f"run_id={run_id}"]
+    cmd += ["-a", f"landing_dir={landing_dir}", "-a", f"targets_file={targets_file}"]
+    if base_url:
+        cmd += ["-a", f"base_url={base_url}"]
+    for key, value in options.items():
+        cmd += ["-s", f"{key}={value}"]
+    return cmd
+
+
 def spider_command(settings: Settings, spider: str, run_id: str, targets_file: Path) -> list[str]:
     """The exact `scrapy crawl` command line for one spider and run."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "scrapy",
-        "crawl",
-        spider,
-        "-a",
-        f"run_id={run_id}",
-        "-a",
-        f"landing_dir={settings.landing_dir.resolve()}",
-        "-a",
-        f"targets_file={targets_file}",
-    ]
-    if settings.replay_url:
-        cmd += ["-a", f"base_url={settings.replay_url}"]
     scrapy_settings = {
         "USER_AGENT": settings.full_user_agent(),
         "CONCURRENT_REQUESTS": settings.concurrent_requests,
@@ -85,9 +83,8 @@ def spider_command(settings: Settings, spider: str, run_id: str, targets_file: P
         "PANTAU_MAX_PAGES": settings.max_pages_per_target,
         "LOG_LEVEL": "INFO",
     }
-    for key, value in scrapy_settings.items():
-        cmd += ["-s", f"{key}={value}"]
-    return cmd
+    landing_dir = settings.landing_dir.resolve()
+    return scrapy_command(spider, run_id, landing_dir, targets_file, settings.replay_url, scrapy_settings)
 
 
 def run_spider(settings: Settings, spider: str, run_id: str, targets: list[dict[str, Any]]) -> CrawlResult:

@@ -314,25 +314,10 @@ def spider_command(
     base_url: str | None,
     settings: dict[str, str],
 ) -> list[str]:
-    """The flow's command line, verbatim apart from the python executable and the -s values."""
-    command = [
-        sys.executable,
-        "-m",
-        "scrapy",
-        "crawl",
-        spider,
-        "-a",
-        f"run_id={run_id}",
-        "-a",
-        f"landing_dir={landing_dir}",
-        "-a",
-        f"targets_file={targets_file}",
-    ]
-    if base_url:
-        command += ["-a", f"base_url={base_url}"]
-    for name, value in settings.items():
-        command += ["-s", f"{name}={value}"]
-    return command
+    """The flow's command line (flows.crawl.scrapy_command) with the test's own Scrapy settings."""
+    from flows.crawl import scrapy_command
+
+    return scrapy_command(spider, run_id, landing_dir, targets_file, base_url, settings)
 
 
 def run_spider(
