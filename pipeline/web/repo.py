@@ -1,16 +1,22 @@
 """Every query the review workspace runs, on short connections of `pipeline.storage.Store`.
 
-Values always travel as parameters; the only SQL built from pieces is the queue's WHERE clause, and its pieces are
-fixed strings chosen by which filters are set. Callers hold a `Gate` session (see `db.py`) and, for writes, its
-write lock.
+Values always travel as parameters; SQL built from pieces (the queue's WHERE clause, the item-state lookups, the
+rows of a multi-row audit insert) is made of fixed strings only, chosen by which filters are set or how many rows
+there are. Callers hold a `Gate` session (see `db.py`) and, for writes, its write lock (a lone audit append needs
+none). Every statement costs DuckDB about half a millisecond whatever it does, so the hot paths (a decision, a
+lease) read what they check in one round trip.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import duckdb
 
 from pipeline.errors import WorkspaceError
 from pipeline.storage import Store
@@ -19,7 +25,10 @@ from pipeline.web.taxonomy import OPEN_STATUSES
 
 EXCERPT_CHARS = 280
 PAGE_SIZE = 50
+OTHERS_SHOWN = 20  # the account's other queued posts on an item page, newest first
+OTHERS_COLUMNS = ("platform", "platform_post_id", "status", "label", "flag_score", "posted_at", "excerpt")
 Key = tuple[str, str]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def entity_key(key: Key) -> str:
@@ -229,8 +238,11 @@ def sync_queue(store: Store, now: datetime) -> int:
     return int(added[0]) if added else 0
 
 
-def queue_page(store: Store, flt: QueueFilter, user: str, role: str, now: datetime) -> tuple[list[dict[str, Any]], int]:
-    """One page of the filtered queue, highest priority first, how many items match, and who holds each."""
+def queue_page(
+    store: Store, flt: QueueFilter, user: str, role: str, known_count: int | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of the filtered queue, highest priority first, and how many items match (counted unless
+    `known_count` is given)."""
     w = _where(flt, user, role)
     with store.connect() as con:
         rows = _all(
@@ -238,14 +250,9 @@ def queue_page(store: Store, flt: QueueFilter, user: str, role: str, now: dateti
             f"SELECT {_QUEUE_COLUMNS} {_matching(flt)} WHERE {w.sql()} {_ORDER} LIMIT ? OFFSET ?",
             [*w.params, PAGE_SIZE, (flt.page - 1) * PAGE_SIZE],
         )
+        if known_count is not None:
+            return rows, known_count
         total = con.execute(f"SELECT count(*) {_matching(flt)} WHERE {w.sql()}", w.params).fetchone()
-        leases = dict(
-            con.execute(
-                "SELECT platform || ':' || platform_post_id, holder FROM review_leases WHERE expires_at > ?", [now]
-            ).fetchall()
-        )
-    for row in rows:
-        row["lease_holder"] = leases.get(f"{row['platform']}:{row['platform_post_id']}")
     return rows, int(total[0]) if total else 0
 
 
@@ -280,65 +287,86 @@ def take_next(store: Store, flt: QueueFilter, user: str, role: str, now: datetim
 def _take_next(
     store: Store, con: Any, flt: QueueFilter, user: str, role: str, now: datetime, minutes: float
 ) -> Key | None:
+    key = _next_by_query(con, flt, user, role, now)
+    if key is not None:
+        _lease(store, con, key, user, now, minutes)
+    return key
+
+
+def _next_by_query(
+    con: Any, flt: QueueFilter, user: str, role: str, now: datetime, skip: Key | None = None
+) -> Key | None:
+    """The highest-priority item of the filtered queue that this person may decide and nobody else holds (other
+    than `skip`)."""
     todo = QueueFilter(**{**flt.__dict__, "view": "todo"})
     w = _where(todo, user, role)
+    if skip is not None:
+        w.add("NOT (q.platform = ? AND q.platform_post_id = ?)", *skip)
     row = con.execute(
         f"SELECT q.platform, q.platform_post_id {_matching(todo)} {_LIVE_LEASE} "
         f"WHERE {w.sql()} AND (l.holder IS NULL OR l.holder = ?) {_ORDER} LIMIT 1",
         [now, *w.params, user],
     ).fetchone()
-    if row is None:
-        return None
-    key = (row[0], row[1])
-    _lease(store, con, key, user, now, minutes)
-    return key
+    return None if row is None else (row[0], row[1])
 
 
 def lease_first(store: Store, candidates: list[Key], user: str, role: str, now: datetime, minutes: float) -> Key | None:
     """Lease the first of `candidates` that this person may still decide and nobody else holds (each is re-checked
     in the store: the candidates come from the server's in-memory queue)."""
     with store.transaction() as con:
-        return _lease_first(store, con, candidates, user, role, now, minutes)
-
-
-def _lease_first(
-    store: Store, con: Any, candidates: list[Key], user: str, role: str, now: datetime, minutes: float
-) -> Key | None:
-    if not candidates:
-        return None
-    held = dict(
-        con.execute(
-            "SELECT platform || ':' || platform_post_id, holder FROM review_leases WHERE expires_at > ?", [now]
-        ).fetchall()
-    )
-    for key in candidates:
-        holder = held.get(entity_key(key))
-        if holder is not None and holder != user:
-            continue
-        row = con.execute(
-            "SELECT status FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
-        ).fetchone()
-        if row is None or not can_act(row[0], role, _decided_before(con, key, user)):
-            continue
-        _lease(store, con, key, user, now, minutes)
+        key = _first_acceptable(con, candidates, user, role, now)
+        if key is not None:
+            _lease(store, con, key, user, now, minutes)
         return key
+
+
+# What decides whether a person may lease or decide an item, in one round trip of point lookups (a UNION ALL of
+# them costs a third of the same lookups as scalar subqueries, whose cross product DuckDB plans as joins): the
+# item's status, its live holder, whether this person decided it before. `_state_sql` adds a prefix to each name,
+# so that the state of two items can be read at once.
+_STATE = """
+SELECT '{p}status' AS what, status AS value FROM review_items
+ WHERE platform_post_id = ${p}id AND platform = ${p}platform
+UNION ALL
+SELECT '{p}holder', holder FROM review_leases
+ WHERE platform_post_id = ${p}id AND platform = ${p}platform AND expires_at > $now
+UNION ALL
+(SELECT '{p}decided', reviewer FROM review_decisions
+  WHERE platform_post_id = ${p}id AND platform = ${p}platform AND reviewer = $user LIMIT 1)
+"""
+_SHA = "\nUNION ALL\nSELECT 'sha', text_sha256 FROM posts WHERE platform_post_id = $id AND platform = $platform"
+
+
+def _state_sql(prefix: str = "") -> str:
+    return _STATE.replace("{p}", prefix)
+
+
+def _state_of(values: dict[str, Any], prefix: str, user: str) -> tuple[str | None, str | None, bool]:
+    """(status, live holder, decided before) from the rows of `_STATE` (None: not queued)."""
+    return values.get(f"{prefix}status"), values.get(f"{prefix}holder"), values.get(f"{prefix}decided") == user
+
+
+def _first_acceptable(con: Any, candidates: list[Key], user: str, role: str, now: datetime) -> Key | None:
+    for key in candidates:
+        rows = con.execute(_state_sql(), {"platform": key[0], "id": key[1], "now": now, "user": user}).fetchall()
+        if _acceptable(*_state_of(dict(rows), "", user), user, role):
+            return key
     return None
 
 
-def live_leases(store: Store, now: datetime) -> dict[str, str]:
-    """Who holds which item now, by entity key."""
-    rows = store.query(
-        "SELECT platform || ':' || platform_post_id AS k, holder FROM review_leases WHERE expires_at > ?", [now]
-    )
-    return {r["k"]: r["holder"] for r in rows}
+def _acceptable(status: str | None, holder: str | None, decided_before: bool, user: str, role: str) -> bool:
+    """Whether this person may lease an item: it is queued, nobody else holds it, and they may decide it."""
+    return status is not None and holder in (None, user) and can_act(status, role, bool(decided_before))
 
 
 def take_lease(store: Store, key: Key, user: str, role: str, now: datetime, minutes: float) -> None:
     with store.transaction() as con:
-        status = _status(con, key)
-        if not can_act(status, role, _decided_before(con, key, user)):
+        rows = con.execute(_state_sql(), {"platform": key[0], "id": key[1], "now": now, "user": user}).fetchall()
+        status, holder, decided_before = _state_of(dict(rows), "", user)
+        if status is None:
+            raise WorkspaceError("not_found")
+        if not can_act(status, role, decided_before):
             raise WorkspaceError("final" if status in ("confirmed", "dismissed") else "own_item")
-        holder = _live_holder(con, key, now)
         if holder is not None and holder != user:
             raise WorkspaceError("held")
         _lease(store, con, key, user, now, minutes)
@@ -361,32 +389,31 @@ def _lease(store: Store, con: Any, key: Key, user: str, now: datetime, minutes: 
     store.audit(con, user, "lease", "review_item", entity_key(key), {"minutes": minutes})
 
 
-def _live_holder(con: Any, key: Key, now: datetime) -> str | None:
-    row = con.execute(
-        "SELECT holder FROM review_leases WHERE platform = ? AND platform_post_id = ? AND expires_at > ?", [*key, now]
-    ).fetchone()
-    return row[0] if row else None
-
-
-def _status(con: Any, key: Key) -> str:
-    row = con.execute(
-        "SELECT status FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
-    ).fetchone()
-    if row is None:
-        raise WorkspaceError("not_found")
-    return str(row[0])
-
-
-def _decided_before(con: Any, key: Key, user: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT 1 FROM review_decisions WHERE platform_post_id = ? AND platform = ? AND reviewer = ? LIMIT 1",
-            [key[1], key[0], user],
-        ).fetchone()
-    )
-
-
 # --- decisions --------------------------------------------------------------------------------------------------
+
+
+# Everything a decision is checked against, read in the round trip that begins its transaction: the item's state,
+# the sha256 of its text now, and the state of the first candidate for this person's next item.
+_DECIDE_READ = "BEGIN TRANSACTION;\n" + _state_sql() + _SHA + "\nUNION ALL\n" + _state_sql("next_")
+_INSERT_DECISION = (
+    "INSERT INTO review_decisions (platform, platform_post_id, reviewer, decision, category, skb_item, note, "
+    "decided_at, role, status_before, status_after, dismiss_reason, text_sha256) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+@contextmanager
+def _transaction_begun_by_first_statement(store: Store) -> Iterator[Any]:
+    """`Store.transaction`, but the caller's first statement begins it (`BEGIN TRANSACTION; SELECT ...`): one round
+    trip fewer, which counts when the caller holds the write lock."""
+    with store.connect() as con:
+        try:
+            yield con
+        except BaseException:
+            with suppress(duckdb.Error):  # nothing to roll back if it failed before the transaction began
+                con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def decide(
@@ -402,22 +429,27 @@ def decide(
 ) -> tuple[str, Key | None]:
     """Append one decision and move the item on (four-eyes rule); lease this person's next item (the first
     acceptable of `candidates`, else by query) in the same transaction. Returns the item's new status and the
-    next item's key (None when nothing is left)."""
-    with store.transaction() as con:
-        status = _status(con, key)
-        holder = _live_holder(con, key, now)
+    next item's key (None when nothing is left).
+
+    The caller holds the write lock for all of it, and every round trip to DuckDB costs about a millisecond whatever
+    it does, so the transaction takes eight: one read of everything the decision and the first candidate are
+    checked against, then the decision, the item's status in both queue tables, the leases let go of and taken,
+    the audit rows (one insert) and the commit."""
+    candidates = [c for c in candidates or [] if c != key]
+    first = candidates[0] if candidates else (None, None)
+    with _transaction_begun_by_first_statement(store) as con:
+        params = {"platform": key[0], "id": key[1], "now": now, "user": user}
+        values = dict(con.execute(_DECIDE_READ, params | {"next_platform": first[0], "next_id": first[1]}).fetchall())
+        status, holder, decided_before = _state_of(values, "", user)
+        if status is None:
+            raise WorkspaceError("not_found")
         if holder is not None and holder != user:
             raise WorkspaceError("held")
-        after = next_status(status, d.decision, role, _decided_before(con, key, user))
-        current = con.execute(
-            "SELECT text_sha256 FROM posts WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]
-        ).fetchone()
-        if current is None or current[0] != seen_sha:
+        after = next_status(status, d.decision, role, decided_before)
+        if values.get("sha") != seen_sha:
             raise WorkspaceError("text_changed")
         con.execute(
-            "INSERT INTO review_decisions (platform, platform_post_id, reviewer, decision, category, skb_item, note, "
-            "decided_at, role, status_before, status_after, dismiss_reason, text_sha256) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_DECISION,
             [
                 *key,
                 user,
@@ -438,13 +470,44 @@ def decide(
                 f"UPDATE {table} SET status = ?, {stamp} = ? WHERE platform_post_id = ? AND platform = ?",
                 [after, now, key[1], key[0]],
             )
-        con.execute("DELETE FROM review_leases WHERE platform = ? AND platform_post_id = ?", list(key))
+        following: Key | None
+        if candidates and _acceptable(*_state_of(values, "next_", user), user, role):
+            following = candidates[0]
+        else:
+            following = _first_acceptable(con, candidates[1:], user, role, now) or _next_by_query(
+                con, QueueFilter(), user, role, now, skip=key
+            )
         detail = {"decision": d.decision, "from": status, "to": after, "category": d.category, "skb_item": d.skb_item}
-        store.audit(con, user, "decide", "review_item", entity_key(key), detail)
-        following = _lease_first(store, con, candidates or [], user, role, now, lease_minutes) or _take_next(
-            store, con, QueueFilter(), user, role, now, lease_minutes
-        )
+        logged = [_audit_row(user, "decide", entity_key(key), detail)]
+        if following is None:  # this item's lease goes
+            con.execute("DELETE FROM review_leases WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
+        else:  # and, as `_lease` does, every other this person holds, and an expired one on the next item
+            con.execute(
+                "DELETE FROM review_leases WHERE holder = ? OR (platform_post_id = ? AND platform = ?) "
+                "OR (platform_post_id = ? AND platform = ?)",
+                [user, key[1], key[0], following[1], following[0]],
+            )
+            con.execute(
+                "INSERT INTO review_leases VALUES (?, ?, ?, ?, ?)",
+                [*following, user, now, now + timedelta(minutes=lease_minutes)],
+            )
+            logged.append(_audit_row(user, "lease", entity_key(following), {"minutes": lease_minutes}))
+        _audit(con, logged)
     return after, following
+
+
+def _audit_row(actor: str, action: str, key: str, detail: dict[str, Any]) -> tuple[Any, ...]:
+    """An audit row about a review item, as `Store.audit` writes it."""
+    return (datetime.now(UTC), actor, action, "review_item", key, json.dumps(detail, ensure_ascii=False, default=str))
+
+
+def _audit(con: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Audit rows in one insert."""
+    con.execute(
+        "INSERT INTO audit_log (logged_at, actor, action, entity, entity_key, detail) VALUES "
+        + ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows),
+        [v for row in rows for v in row],
+    )
 
 
 # --- evidence ---------------------------------------------------------------------------------------------------
@@ -464,18 +527,27 @@ def _all(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def evidence(store: Store, key: Key, now: datetime) -> dict[str, Any] | None:
-    """Everything the item page and the case file show about one review item, or None if it is not queued."""
+def evidence(
+    store: Store, key: Key, now: datetime, others_of: Callable[[Key, str], list[dict[str, Any]]] | None = None
+) -> dict[str, Any] | None:
+    """Everything the item page and the case file show about one review item, or None if it is not queued.
+    The account's other queued posts are read from the queue copy, or got from `others_of(key, author id)`."""
     with store.connect() as con:
         item = _one(con, "SELECT * FROM review_items WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
         post = _one(con, "SELECT * FROM posts WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
         if item is None or post is None:
             return None
-        prediction = _one(
-            con,
-            "SELECT * FROM predictions WHERE platform_post_id = ? AND platform = ? "
-            "ORDER BY (text_sha256 = ?) DESC, (model_version = ?) DESC, predicted_at DESC LIMIT 1",
-            [key[1], key[0], post["text_sha256"], item["model_version"]],
+        # the prediction of this text by the queueing model, else of this text, else the latest; a post has a few
+        # predictions at most, so they are ranked here (ranking them in SQL costs more than reading them all)
+        prediction = max(
+            _all(con, "SELECT * FROM predictions WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]]),
+            key=lambda p: (
+                p["text_sha256"] == post["text_sha256"],
+                p["model_version"] == item["model_version"],
+                p["predicted_at"] is not None,
+                p["predicted_at"] or _EPOCH,
+            ),
+            default=None,
         )
         author = _one(
             con,
@@ -502,12 +574,15 @@ def evidence(store: Store, key: Key, now: datetime) -> dict[str, Any] | None:
             "AND expires_at > ?",
             [*key, now],
         )
-        others = _all(
-            con,
-            "SELECT platform, platform_post_id, status, label, flag_score, posted_at, excerpt FROM review_queue "
-            "WHERE author_platform_id = ? AND platform = ? AND platform_post_id <> ? ORDER BY posted_at DESC LIMIT 20",
-            [post["author_platform_id"], key[0], key[1]],
-        )
+        if others_of is not None:
+            others = others_of(key, post["author_platform_id"])
+        else:
+            others = _all(
+                con,
+                f"SELECT {', '.join(OTHERS_COLUMNS)} FROM review_queue WHERE author_platform_id = ? AND platform = ? "
+                f"AND platform_post_id <> ? ORDER BY posted_at DESC LIMIT {OTHERS_SHOWN}",
+                [post["author_platform_id"], key[0], key[1]],
+            )
     if prediction is not None:
         prediction["scores"] = json.loads(prediction["scores"]) if prediction["scores"] else {}
     return {
@@ -546,6 +621,7 @@ def audit_trail(store: Store, key: Key) -> tuple[list[dict[str, Any]], list[dict
 
 
 def log_access(store: Store, user: str, action: str, key: Key, detail: dict[str, Any]) -> None:
-    """Record an evidence view or export in the audit log."""
-    with store.transaction() as con:
+    """Record an evidence view or export in the audit log: one insert, committed on its own. An append conflicts
+    with no other transaction, so it needs neither a transaction of its own nor the server's write lock."""
+    with store.connect() as con:
         store.audit(con, user, action, "review_item", entity_key(key), detail)

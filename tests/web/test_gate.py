@@ -91,3 +91,76 @@ def test_gate_steps_aside_for_another_process_under_steady_requests(store: Store
     assert gate.yields >= 1
     assert store.query("SELECT count(*) AS n FROM audit_log WHERE actor = 'other-process'")[0]["n"] == 5
     assert took < 30
+
+
+def _steady(gate: Gate, seconds: float) -> int:
+    stop = time.monotonic() + seconds
+    sessions = 0
+
+    def worker() -> None:
+        nonlocal sessions
+        while time.monotonic() < stop:
+            with gate.session() as s:
+                s.query("SELECT count(*) FROM posts")
+            sessions += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sessions
+
+
+def test_with_the_open_watch_a_busy_gate_keeps_the_file_while_no_one_else_wants_it(store: Store) -> None:
+    gate = Gate(store, max_hold_s=0.1, gap_s=0.3)  # a short max hold: it applies only without the watch
+    try:
+        assert gate._watch.available
+        assert _steady(gate, 1.0) > 20
+        assert gate.yields == 0 and gate.opens == 1  # no drain, checkpoint and reopen every 0.1 s for no one
+    finally:
+        gate.close()
+
+
+def test_without_the_open_watch_a_busy_gate_steps_aside_every_max_hold(store: Store) -> None:
+    gate = Gate(store, max_hold_s=0.1, gap_s=0.05)
+    gate._watch.close()  # as where inotify is missing
+    try:
+        assert _steady(gate, 1.0) > 5
+        assert gate.yields >= 3
+    finally:
+        gate.close()
+
+
+def test_the_open_watch_follows_a_replaced_file(store: Store, tmp_path: Path) -> None:
+    gate = Gate(store, max_hold_s=600, gap_s=0.3)
+    try:
+        with gate.session() as s:
+            s.query("SELECT 1")
+        time.sleep(0.3)  # idle: the file is closed; now it is replaced by a copy (a restore)
+        copy = tmp_path / "copy.duckdb"
+        copy.write_bytes(store.path.read_bytes())
+        copy.replace(store.path)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    with gate.session() as s:
+                        s.query("SELECT count(*) FROM audit_log")
+                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                    errors.append(exc)
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        try:
+            time.sleep(0.3)
+            proc = _other_process(store.path, timeout_s=30)  # its opens of the new file must be seen
+            assert proc.wait(timeout=60) == 0
+        finally:
+            stop.set()
+            thread.join()
+        assert errors == [] and gate.yields >= 1
+    finally:
+        gate.close()

@@ -18,7 +18,7 @@ from pipeline.web.app import flash, language, render
 from pipeline.web.foureyes import Decision, can_act, check_form
 from pipeline.web.i18n import translate
 from pipeline.web.render import cue_phrases, highlight, pretty_json
-from pipeline.web.routes.queue import decided_by, ensure_queue, item_url
+from pipeline.web.routes.queue import decided_by, ensure_queue, item_url, lease_until
 from pipeline.web.taxonomy import CATEGORIES, DECIDERS, DISMISS_REASONS, READERS, SKB_FOR_CATEGORY, SKB_ITEMS
 
 router = APIRouter()
@@ -34,9 +34,10 @@ def key_of(platform: str, post_id: str) -> repo.Key:
 
 
 def _evidence(request: Request, key: repo.Key) -> dict[str, Any]:
-    ensure_queue(request.app.state)
-    with request.app.state.gate.session() as store:
-        ev = repo.evidence(store, key, auth.now_utc())
+    state = request.app.state
+    ensure_queue(state)
+    with state.gate.session() as store:
+        ev = repo.evidence(store, key, auth.now_utc(), state.queue_cache.others)
     if ev is None:
         raise HTTPException(status_code=404)
     return ev
@@ -69,7 +70,7 @@ def _page_context(ev: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
 def item_page(request: Request, platform: str, post_id: str, user: Reader) -> Response:
     key = key_of(platform, post_id)
     ev = _evidence(request, key)
-    with request.app.state.gate.writing() as store:
+    with request.app.state.gate.session() as store:  # an append: no write lock (see repo.log_access)
         repo.log_access(store, user["username"], "view", key, {"status": ev["item"]["status"]})
     return render(request, "item.html", **_page_context(ev, user))
 
@@ -92,14 +93,18 @@ def decide(
     key = key_of(platform, post_id)
     d = check_form(Decision(decision, category or None, skb_item or None, note, dismiss_reason or None))
     state = request.app.state
-    name, role, now = user["username"], user["role"], auth.now_utc()
+    name, role, cache = user["username"], user["role"], state.queue_cache
     ensure_queue(state)
-    candidates = state.queue_cache.candidates(role, decided_by(state, user), skip=key)
+    decided = decided_by(state, user)
     with state.gate.writing() as store:
+        # stamped and ranked under the lock: decisions are stamped in the order they commit, and the next item is
+        # chosen after the decisions and leases committed before this one
+        now = auth.now_utc()
+        candidates = cache.candidates(role, decided, name, now, skip=key)
         status, following = repo.decide(
             store, key, name, role, d, text_sha256, now, state.settings.lease_minutes, candidates
         )
-        state.queue_cache.after_decision(key, name, status, now)
+        cache.after_decision(key, name, status, now, following, lease_until(state.settings, now))
     flash(request, "item.saved", status=translate(language(request), f"status.{status}"))
     return RedirectResponse(item_url(following) if following else "/queue", status_code=303)
 
@@ -108,9 +113,11 @@ def decide(
 def take(request: Request, platform: str, post_id: str, user: Decider, csrf_token: Csrf = "") -> Response:
     auth.check_csrf(request, csrf_token)
     key = key_of(platform, post_id)
-    settings = request.app.state.settings
-    with request.app.state.gate.writing() as store:
-        repo.take_lease(store, key, user["username"], user["role"], auth.now_utc(), settings.lease_minutes)
+    state = request.app.state
+    with state.gate.writing() as store:
+        now = auth.now_utc()
+        repo.take_lease(store, key, user["username"], user["role"], now, state.settings.lease_minutes)
+        state.queue_cache.after_lease(key, user["username"], now, lease_until(state.settings, now))
     return RedirectResponse(item_url(key), status_code=303)
 
 
@@ -118,8 +125,10 @@ def take(request: Request, platform: str, post_id: str, user: Decider, csrf_toke
 def release(request: Request, platform: str, post_id: str, user: Decider, csrf_token: Csrf = "") -> Response:
     auth.check_csrf(request, csrf_token)
     key = key_of(platform, post_id)
-    with request.app.state.gate.writing() as store:
+    state = request.app.state
+    with state.gate.writing() as store:
         repo.release_lease(store, key, user["username"])
+        state.queue_cache.after_release(key, user["username"])
     return RedirectResponse("/queue", status_code=303)
 
 
@@ -140,7 +149,7 @@ def case_file(request: Request, platform: str, post_id: str, user: Decider) -> R
     now = auth.now_utc()
     html = render(request, "casefile.html", generated_at=now, **_page_context(ev, user)).body.decode("utf-8")
     data = casefile.build(ev, html, user["username"], now)
-    with request.app.state.gate.writing() as store:
+    with request.app.state.gate.session() as store:  # an append: no write lock (see repo.log_access)
         repo.log_access(store, user["username"], "export", key, {"zip_sha256": hashlib.sha256(data).hexdigest()})
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"kasus-{key[0]}-{key[1]}.zip")
     return Response(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Annotated, Any
@@ -17,7 +18,7 @@ from pipeline.web import auth, repo
 from pipeline.web.app import flash, language, render
 from pipeline.web.db import Gate
 from pipeline.web.i18n import format_time, translate
-from pipeline.web.queuecache import unfiltered
+from pipeline.web.queuecache import QueueCache, unfiltered
 from pipeline.web.taxonomy import DECIDERS, READERS, STATUSES
 
 router = APIRouter()
@@ -30,23 +31,46 @@ OPTIONS_TTL_S = 30.0  # filter menus (regions, agencies) follow watchlist change
 
 
 def ensure_queue(state: Any) -> None:
-    """Bring the queue's copy of post fields up to date when the pipeline queued new items or ran again."""
+    """Bring the queue's copy of post fields up to date when the pipeline queued new items or ran again, and the
+    server's in-memory queue up to date with the store. One request at a time looks (the others go on with the copy
+    they have, unless there is none yet)."""
     gate: Gate = state.gate
-    if time.monotonic() - getattr(state, "synced_check", -SYNC_CHECK_S) < SYNC_CHECK_S:
+    cache: QueueCache = state.queue_cache
+    sync_due = time.monotonic() - getattr(state, "synced_check", -SYNC_CHECK_S) >= SYNC_CHECK_S
+    if not (sync_due or cache.due()):
         return
-    with gate.session() as store:
-        stale = repo.queue_stale(store)
-    if stale:
-        with gate.writing() as store:
-            repo.sync_queue(store, auth.now_utc())
-    state.synced_check = time.monotonic()
-    with gate.session() as store:
-        state.queue_cache.refresh(store)
+    if not cache.looking.acquire(blocking=not cache.loaded):
+        return
+    try:
+        if sync_due:
+            with gate.session() as store:
+                stale = repo.queue_stale(store)
+            if stale:
+                with gate.writing() as store:
+                    repo.sync_queue(store, auth.now_utc())
+            state.synced_check = time.monotonic()
+        if cache.due():
+            with gate.writing() as store:  # none of the server's own writes is half applied while it compares
+                reload = cache.check(store)
+            if reload:
+                with gate.session() as store:
+                    cache.load(store)
+    finally:
+        cache.looking.release()
 
 
 def decided_by(state: Any, user: dict[str, Any]) -> set[repo.Key]:
+    cache: QueueCache = state.queue_cache
+    known = cache.known_decided(user["username"])
+    if known is not None:
+        return known
     with state.gate.session() as store:
-        return state.queue_cache.decided_by(store, user["username"])  # type: ignore[no-any-return]
+        return cache.decided_by(store, user["username"])
+
+
+def lease_until(settings: Settings, now: datetime) -> datetime:
+    """When a lease taken now ends (as `repo` writes it)."""
+    return now + timedelta(minutes=settings.lease_minutes)
 
 
 def _watchlist_view(state: Any) -> tuple[dict[str, list[Any]], dict[tuple[str, str], dict[str, Any]]]:
@@ -116,16 +140,21 @@ def queue_page(
     state = request.app.state
     ensure_queue(state)
     now = auth.now_utc()
+    cache: QueueCache = state.queue_cache
     if unfiltered(flt):  # the common pages come from the in-memory ranking
         decided = decided_by(state, user) if flt.view == "todo" else set()
-        rows, total = state.queue_cache.page(flt, user["role"], decided)
+        rows, total = cache.page(flt, user["role"], decided)
+    else:  # a filtered page by SQL; its count is kept until the queue changes
+        count_key = (replace(flt, page=1), user["username"] if flt.view == "todo" else "", user["role"])
+        generation = cache.generation
+        known = cache.filtered_count(count_key)
         with gate.session() as store:
-            held = repo.live_leases(store, now)
-        for row in rows:
-            row["lease_holder"] = held.get(repo.entity_key((row["platform"], row["platform_post_id"])))
-    else:
-        with gate.session() as store:
-            rows, total = repo.queue_page(store, flt, user["username"], user["role"], now)
+            rows, total = repo.queue_page(store, flt, user["username"], user["role"], known)
+        if known is None:
+            cache.keep_count(count_key, total, generation)
+    held = cache.holders(now)
+    for row in rows:
+        row["lease_holder"] = held.get((row["platform"], row["platform_post_id"]))
     options, watch = _watchlist_view(state)
     lang, zone = language(request), settings.tz
     for row in rows:  # display strings made here: a 50-row page renders in a third of the time
@@ -181,12 +210,17 @@ def open_next(
     flt = build_filter(settings, user["role"], values)
     state = request.app.state
     ensure_queue(state)
-    name, role, now = user["username"], user["role"], auth.now_utc()
-    candidates = state.queue_cache.candidates(role, decided_by(state, user)) if unfiltered(flt) else []
+    name, role = user["username"], user["role"]
+    cache: QueueCache = state.queue_cache
+    decided = decided_by(state, user) if unfiltered(flt) else set()
     with gate.writing() as store:
+        now = auth.now_utc()
+        candidates = cache.candidates(role, decided, name, now) if unfiltered(flt) else []
         key = repo.lease_first(store, candidates, name, role, now, settings.lease_minutes)
         if key is None:
             key = repo.take_next(store, flt, name, role, now, settings.lease_minutes)
+        if key is not None:
+            cache.after_lease(key, name, now, lease_until(settings, now))
     if key is None:
         flash(request, "queue.none_left")
         return RedirectResponse("/queue?" + urlencode({k: v for k, v in values.items() if v}), status_code=303)
