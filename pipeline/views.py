@@ -42,6 +42,25 @@ VIEWS: dict[str, tuple[str, str]] = {
         FROM post_facts GROUP BY ALL ORDER BY flagged DESC, posts DESC
         """,
     ),
+    "flags_by_candidate": (
+        "flagged posts per day, platform, label and the ballot number (and, when a registry names them, the pair)"
+        " their reasons mention",
+        """
+        SELECT CAST(timezone('$tz', p.posted_at) AS DATE) AS day, p.platform, pr.label,
+               regexp_extract(r.reason, 'nomor ([0-9]+)', 1) AS ballot_number,
+               regexp_extract(r.reason, '^menyebut paslon nomor [0-9]+ ([^:(]+) [(]', 1) AS candidate,
+               count(DISTINCT p.platform || ':' || p.platform_post_id) AS flagged
+        FROM posts p
+        JOIN (
+            SELECT * FROM predictions
+            QUALIFY row_number() OVER (PARTITION BY platform, platform_post_id ORDER BY predicted_at DESC) = 1
+        ) pr ON pr.platform = p.platform AND pr.platform_post_id = p.platform_post_id
+            AND pr.text_sha256 = p.text_sha256
+        CROSS JOIN unnest(pr.reasons) AS r(reason)
+        WHERE pr.flagged AND regexp_matches(r.reason, '^(menyebut paslon|ajakan memilih|pose jari) nomor [0-9]+')
+        GROUP BY ALL ORDER BY day, flagged DESC, ballot_number
+        """,
+    ),
     "review_backlog": (
         "review items per status and label, with the oldest pending item's age in days",
         """

@@ -129,3 +129,30 @@ def test_review_views_compute_precision_and_kappa(store: Store, tmp_path: Path) 
     assert precision == [{"label": "endorsement", "decided": 3, "confirmed": 2, "precision": 0.6667}]
     confirmed = query_snapshot(info.path, "SELECT category, skb_item, items FROM confirmed_violations").to_pylist()
     assert confirmed == [{"category": "endorsement", "skb_item": "6", "items": 2}]
+
+
+def test_flags_by_candidate_reads_the_reasons_of_each_posts_latest_flagged_prediction(
+    store: Store, tmp_path: Path
+) -> None:
+    _load(store, range(4), "r1")
+    posts = store.query("SELECT platform_post_id AS id, text_sha256 AS sha FROM posts ORDER BY 1")
+    named = "menyebut paslon nomor 1 Haryo Wicaksono–Siti Komariyah (Pilkada Kabupaten Tanah Merah 2024): 'pak haryo'"
+    reasons = [
+        [named, "ajakan: coblos"],  # flagged, the registry names the pair
+        ["menyebut paslon nomor 2: 'no 2'", "pose jari nomor 2: '✌'"],  # flagged, one post under number 2 once
+        ["menyebut paslon nomor 3: '03'"],  # not flagged: not counted
+        ["menyebut paslon nomor 1: '01'"],  # flagged, but for an older text than the post's: not counted
+    ]
+    with store.transaction() as con:
+        for n, (post, why) in enumerate(zip(posts, reasons, strict=True)):
+            sha = post["sha"] if n != 3 else "0" * 64
+            con.execute(
+                "INSERT INTO predictions VALUES ('mastodon', ?, 'v', ?, 'endorsement', '{}', 0.9, ?, ?, now(), 'r1')",
+                [post["id"], sha, n != 2, why],
+            )
+    info = publish_snapshot(store, tmp_path / "snap", "Asia/Jakarta", "garam")
+    rows = query_snapshot(info.path, "SELECT ballot_number, candidate, flagged FROM flags_by_candidate").to_pylist()
+    assert sorted(rows, key=lambda r: r["ballot_number"]) == [
+        {"ballot_number": "1", "candidate": "Haryo Wicaksono–Siti Komariyah", "flagged": 1},
+        {"ballot_number": "2", "candidate": "", "flagged": 1},
+    ]
