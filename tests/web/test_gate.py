@@ -37,21 +37,7 @@ def _other_process(path: Path, timeout_s: float) -> subprocess.Popen[bytes]:
 def test_busy_gate_reuses_the_file_and_closes_it_when_idle(store: Store) -> None:
     gate = Gate(store, max_hold_s=60, gap_s=0.3, linger_s=0.05)
     try:
-        stop = time.monotonic() + 1.0
-        sessions = 0
-
-        def worker() -> None:
-            nonlocal sessions
-            while time.monotonic() < stop:
-                with gate.session() as s:
-                    s.query("SELECT count(*) FROM posts")
-                sessions += 1
-
-        threads = [threading.Thread(target=worker) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        sessions = _steady(gate, 1.0)
         assert sessions > 20 and gate.opens < sessions / 5
         time.sleep(0.3)  # idle: the keeper is gone, another process opens the file at once
         proc = _other_process(store.path, timeout_s=0)
