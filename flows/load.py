@@ -24,7 +24,7 @@ from flows.crawl import landing_paths
 from models.predict import Classifier
 from pipeline.config import Settings
 from pipeline.schema import Post, Reject, explain_validation_error, sha256_text
-from pipeline.storage import LoadCounts, Store, posts_to_arrow
+from pipeline.storage import PostWriter, Store, posts_to_arrow
 
 
 @dataclass
@@ -40,6 +40,8 @@ class LoadResult:
     targets_ok: int = 0
     targets_failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    writes: int = 0  # transactions that wrote posts, predictions and rejects
+    longest_write_s: float = 0.0  # the longest one of them held the store
     reject_reasons: Counter[str] = field(default_factory=Counter)
 
 
@@ -136,19 +138,24 @@ def _target_rows(path: Path, key: str = "target") -> list[dict[str, Any]]:
 
 
 def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classifier) -> LoadResult:
-    """Load everything one spider landed for this run. Each batch is one transaction."""
+    """Load everything one spider landed for this run. Validated and classified in batches of
+    `settings.batch_size`; written in larger chunks, each one transaction (`PostWriter`)."""
     started = time.monotonic()
     store = Store(settings.database, settings.lock_timeout_s)
     paths = landing_paths(settings, spider, run_id)
     result = LoadResult(spider)
     crawl_rejects = _crawl_rejects(paths["rejects"], spider, run_id)
-    store.add_rejects(crawl_rejects)
     result.fetched += len(crawl_rejects)
     result.rejected += len(crawl_rejects)
     result.reject_reasons.update(r.reason.split(":")[0] for r in crawl_rejects)
-    for posts, rejects, read in _batches(paths["posts"], settings.batch_size, spider, run_id):
-        _load_batch(store, classifier, run_id, _dedupe(posts), rejects, result)
-        result.fetched += read
+    with PostWriter(store, run_id) as writer:
+        writer.add(None, None, crawl_rejects)
+        for posts, rejects, read in _batches(paths["posts"], settings.batch_size, spider, run_id):
+            _load_batch(writer, classifier, run_id, _dedupe(posts), rejects, result)
+            result.fetched += read
+    result.new_posts, result.updated_posts = writer.counts.new, writer.counts.updated
+    result.unchanged_posts = writer.counts.unchanged
+    result.writes, result.longest_write_s = writer.writes, writer.longest_write_s
     newest, result.targets_ok, result.targets_failed = _targets(paths["targets"])
     store.advance_cursors(spider, run_id, newest)
     store.save_target_state(spider, run_id, _target_rows(paths["targets"]))
@@ -158,21 +165,23 @@ def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classi
 
 
 def _load_batch(
-    store: Store, classifier: Classifier, run_id: str, posts: list[Post], rejects: list[Reject], result: LoadResult
+    writer: PostWriter,
+    classifier: Classifier,
+    run_id: str,
+    posts: list[Post],
+    rejects: list[Reject],
+    result: LoadResult,
 ) -> None:
     shas = [sha256_text(p.text) for p in posts]
     table = posts_to_arrow(posts, shas, run_id)
-    done = store.predicted_keys(table.select(["platform", "platform_post_id", "text_sha256"]), classifier.version)
+    done = writer.predicted_keys(table.select(["platform", "platform_post_id", "text_sha256"]), classifier.version)
     todo = [i for i, p in enumerate(posts) if (p.platform.value, p.platform_post_id, shas[i]) not in done]
     predictions: pa.Table | None = None
     if todo:
         predictions, flagged = classify_posts(classifier, [posts[i] for i in todo], [shas[i] for i in todo], run_id)
         result.classified += len(todo)
         result.flagged_per_label.update(flagged)
-    counts: LoadCounts = store.load_batch(run_id, table, predictions, rejects)
-    result.new_posts += counts.new
-    result.updated_posts += counts.updated
-    result.unchanged_posts += counts.unchanged
+    writer.add(table, predictions, rejects)
     result.rejected += len(rejects)
     result.reject_reasons.update(r.reason.split(": ", 1)[1].split(":")[0] for r in rejects)
 
@@ -182,7 +191,7 @@ def load(settings: Settings, spider: str, run_id: str, classifier: Classifier) -
     """Prefect task: load a spider's landing files. Not retried: a failed load is a bug or a full disk."""
     result = load_spider(settings, spider, run_id, classifier)
     get_run_logger().info(
-        "%s: %d fetched, %d new, %d updated, %d rejected, %d classified in %.1f s",
+        "%s: %d fetched, %d new, %d updated, %d rejected, %d classified in %.1f s (%d writes, longest %.1f s)",
         spider,
         result.fetched,
         result.new_posts,
@@ -190,5 +199,7 @@ def load(settings: Settings, spider: str, run_id: str, classifier: Classifier) -
         result.rejected,
         result.classified,
         result.seconds,
+        result.writes,
+        result.longest_write_s,
     )
     return result

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.asn import asn_likelihood
 from pipeline.errors import StoreLockedError
@@ -269,7 +270,8 @@ class Store:
     def load_batch(
         self, run_id: str, posts: pa.Table, predictions: pa.Table | None, rejects: Sequence[Reject]
     ) -> LoadCounts:
-        """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction."""
+        """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction.
+        (A load of many batches goes through `PostWriter`, which writes them in fewer, larger transactions.)"""
         with self.transaction() as con:
             counts = self._upsert_posts(con, run_id, posts) if posts.num_rows else LoadCounts()
             if predictions is not None and predictions.num_rows:
@@ -294,9 +296,12 @@ class Store:
         ).fetchone() or (0, 0)
         if changed:
             self._update_changed(con, run_id)
-        if new:
+        columns = ", ".join("b." + c for c in POST_COLUMNS)
+        if new == posts.num_rows:  # all new (a first crawl): no join to pick them out
+            con.execute(f"INSERT INTO posts SELECT {columns} FROM batch b")
+        elif new:
             con.execute(
-                f"INSERT INTO posts SELECT {', '.join('b.' + c for c in POST_COLUMNS)} FROM batch b "
+                f"INSERT INTO posts SELECT {columns} FROM batch b "
                 "JOIN batch_state s USING (platform, platform_post_id) WHERE s.is_new"
             )
         self._upsert_authors(con)
@@ -444,6 +449,96 @@ class Store:
                 con.execute(sql, list(params))
 
 
+# A load writes in chunks larger than its validation batches (PANTAU_BATCH_SIZE bounds the Post objects in memory).
+# Every write is a short connection whose close checkpoints what it added, and a checkpoint after a small append also
+# rewrites the small row groups earlier ones left (DuckDB merges them): 100,000 posts written 5,000 at a time were
+# checkpointed ~5x over. Fewer, larger writes cost less per post but hold the file longer and take more memory while
+# they run: ~3.5x the chunk's Arrow bytes (the waiting rows, and DuckDB's copy as it inserts and compresses them).
+# 32 MiB (~20,000 posts of ~1.7 kB) keeps a 100,000-post nightly run under its 1.5 GiB and a write at 1-2 s.
+WRITE_CHUNK_ROWS = 50_000
+WRITE_CHUNK_BYTES = 32 * 2**20
+
+
+class PostWriter:
+    """Writes a load's batches to the store in chunks of up to `max_rows` posts or `max_bytes` of Arrow data: each
+    chunk is one transaction on one short connection (`Store.load_batch`), so the file is held only while a chunk is
+    written, never while the next batch is validated or classified.
+
+    A batch that shares a key with rows still waiting is written after them, never merged with them: every capture
+    is applied in order, as if each batch were its own transaction (an edit keeps the earlier text in post_versions,
+    a prediction already waiting counts in `predicted_keys`). What is still waiting is written by `flush()`, which a
+    `with` block calls on a clean exit; on an error it is not written (the load is redone from the landing file)."""
+
+    def __init__(
+        self, store: Store, run_id: str, max_rows: int = WRITE_CHUNK_ROWS, max_bytes: int = WRITE_CHUNK_BYTES
+    ) -> None:
+        self.store, self.run_id = store, run_id
+        self.max_rows, self.max_bytes = max_rows, max_bytes
+        self.counts = LoadCounts()
+        self.writes = 0
+        self.longest_write_s = 0.0  # the longest a write held the store (and waited for it)
+        self._posts: list[pa.Table] = []
+        self._predictions: list[pa.Table] = []
+        self._rejects: list[Reject] = []
+        self._keys = pa.array([], pa.string())  # platform + NUL + platform_post_id of the waiting posts
+        self._rows = self._bytes = 0  # waiting posts and rejects, and their size
+
+    def __enter__(self) -> PostWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.flush()
+
+    def predicted_keys(self, keys: pa.Table, model_version: str) -> set[tuple[str, str, str]]:
+        """`Store.predicted_keys`, after writing any waiting posts that share a key with `keys`."""
+        self._write_if_waiting(keys)
+        return self.store.predicted_keys(keys, model_version)
+
+    def add(self, posts: pa.Table | None, predictions: pa.Table | None, rejects: Sequence[Reject]) -> None:
+        """Queue one deduplicated batch (`load_batch`'s arguments); write the chunk once it is full."""
+        if posts is not None and posts.num_rows:
+            self._write_if_waiting(posts)
+            self._posts.append(posts)
+            self._keys = pa.concat_arrays([self._keys, _key_array(posts)])
+            self._rows += posts.num_rows
+            self._bytes += posts.nbytes
+        if predictions is not None and predictions.num_rows:
+            self._predictions.append(predictions)
+            self._bytes += predictions.nbytes
+        if rejects:  # counted too: a file of bad lines must not pile up until its end
+            self._rejects.extend(rejects)
+            self._rows += len(rejects)
+            self._bytes += sum(len(r.raw) + len(r.reason) for r in rejects)
+        if self._rows >= self.max_rows or self._bytes >= self.max_bytes:
+            self.flush()
+
+    def flush(self) -> LoadCounts:
+        """Write everything waiting in one transaction; return its counts (also added to `counts`)."""
+        if not (self._posts or self._predictions or self._rejects):
+            return LoadCounts()
+        posts = pa.concat_tables(self._posts) if self._posts else POSTS_ARROW_SCHEMA.empty_table()
+        predictions = pa.concat_tables(self._predictions) if self._predictions else None
+        started = time.monotonic()
+        counts = self.store.load_batch(self.run_id, posts, predictions, self._rejects)
+        self.longest_write_s = max(self.longest_write_s, time.monotonic() - started)
+        self.writes += 1
+        self.counts += counts
+        self._posts, self._predictions, self._rejects = [], [], []
+        self._keys = pa.array([], pa.string())
+        self._rows = self._bytes = 0
+        return counts
+
+    def _write_if_waiting(self, table: pa.Table) -> None:
+        if len(self._keys) and pc.any(pc.is_in(_key_array(table), value_set=self._keys)).as_py():
+            self.flush()
+
+
+def _key_array(table: pa.Table) -> pa.Array:
+    joined = pc.binary_join_element_wise(table["platform"], table["platform_post_id"], "\x00")
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
 @dataclass(frozen=True)
 class SnapshotInfo:
     path: Path
@@ -566,38 +661,38 @@ PREDICTIONS_SCHEMA = pa.schema(
 
 def posts_to_arrow(posts: Sequence[Post], text_shas: Sequence[str], run_id: str) -> pa.Table:
     """Columns of a batch of validated posts, in the shape `load_batch` expects."""
-    cols: dict[str, list[Any]] = {name: [] for name in POSTS_ARROW_SCHEMA.names}
-    for post, sha in zip(posts, text_shas, strict=True):
-        a, e = post.author, post.engagement
-        values = (
-            post.platform.value,
-            post.platform_post_id,
-            post.url,
-            a.platform_id,
-            a.handle,
-            post.text,
-            sha,
-            post.language,
-            post.posted_at,
-            post.collected_at,
-            post.collected_at,
-            post.watch_target,
-            e.replies,
-            e.reposts,
-            e.likes,
-            e.quotes,
-            e.views,
-            post.media_urls,
-            post.reply_to,
-            post.repost_of,
-            post.raw,
-            post.raw_sha256,
-            post.schema_version,
-            run_id,
-            a.display_name,
-            a.bio,
-            a.url,
-        )
-        for name, value in zip(POSTS_ARROW_SCHEMA.names, values, strict=True):
-            cols[name].append(value)
-    return pa.table(cols, schema=POSTS_ARROW_SCHEMA)
+    if len(posts) != len(text_shas):
+        raise ValueError(f"{len(posts)} posts but {len(text_shas)} text hashes")
+    authors = [p.author for p in posts]
+    engagement = [p.engagement for p in posts]
+    collected = [p.collected_at for p in posts]
+    columns: dict[str, list[Any]] = {  # one pass per column: a list comprehension each, no per-value appends
+        "platform": [p.platform.value for p in posts],
+        "platform_post_id": [p.platform_post_id for p in posts],
+        "url": [p.url for p in posts],
+        "author_platform_id": [a.platform_id for a in authors],
+        "author_handle": [a.handle for a in authors],
+        "text": [p.text for p in posts],
+        "text_sha256": list(text_shas),
+        "language": [p.language for p in posts],
+        "posted_at": [p.posted_at for p in posts],
+        "first_collected_at": collected,
+        "collected_at": collected,
+        "watch_target": [p.watch_target for p in posts],
+        "replies": [e.replies for e in engagement],
+        "reposts": [e.reposts for e in engagement],
+        "likes": [e.likes for e in engagement],
+        "quotes": [e.quotes for e in engagement],
+        "views": [e.views for e in engagement],
+        "media_urls": [p.media_urls for p in posts],
+        "reply_to": [p.reply_to for p in posts],
+        "repost_of": [p.repost_of for p in posts],
+        "raw": [p.raw for p in posts],
+        "raw_sha256": [p.raw_sha256 for p in posts],
+        "schema_version": [p.schema_version for p in posts],
+        "run_id": [run_id] * len(posts),
+        "author_display_name": [a.display_name for a in authors],
+        "author_bio": [a.bio for a in authors],
+        "author_url": [a.url for a in authors],
+    }
+    return pa.table(columns, schema=POSTS_ARROW_SCHEMA)

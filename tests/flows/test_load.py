@@ -111,6 +111,25 @@ def test_reloading_the_same_landing_file_adds_nothing(tmp_path: Path, classifier
     assert Store(settings.database).query("SELECT count(*) AS n FROM predictions")[0]["n"] == 20
 
 
+def test_batches_are_written_together_and_a_post_seen_again_keeps_its_first_text(
+    tmp_path: Path, classifier: Classifier
+) -> None:
+    settings = Settings.from_env(data_dir=tmp_path, batch_size=4)
+    store = Store(settings.database)
+    store.init()
+    edited = make_post(2, text="teks yang sudah diedit")
+    # batches of 4: posts 0-3, 4-7, then 8, 9 and post 2 again, edited (a re-fetch later in the same file)
+    write_jsonl(landing_paths(settings, "mastodon", "r1")["posts"], [make_post(i) for i in range(10)] + [edited])
+    result = load_spider(settings, "mastodon", "r1", classifier)
+    # the first two batches in one write; the third after it, as post 2 was still waiting to be written
+    assert result.writes == 2
+    assert (result.fetched, result.new_posts, result.updated_posts, result.classified) == (11, 10, 1, 11)
+    assert store.query("SELECT text, superseded_by_run FROM post_versions") == [
+        {"text": "kabar ke-2", "superseded_by_run": "r1"}
+    ]
+    assert store.query("SELECT count(*) AS n FROM predictions")[0]["n"] == 11  # both texts of post 2
+
+
 @pytest.mark.slow
 def test_spider_killed_mid_crawl_loses_and_duplicates_nothing(tmp_path: Path, classifier: Classifier) -> None:
     with start_replay("--generate", "3000", "--seed", "5") as replay:

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipeline.errors import MigrationError, StoreLockedError
 from pipeline.migrations import MIGRATIONS
 from pipeline.schema import Reject, parse_post, sha256_text
-from pipeline.storage import Store, posts_to_arrow
+from pipeline.storage import PREDICTIONS_SCHEMA, LoadCounts, PostWriter, Store, posts_to_arrow
 from tests.conftest import make_post
 
 
@@ -47,6 +50,94 @@ def test_upsert_counts_new_updated_unchanged_and_keeps_old_text(store: Store) ->
     versions = store.query("SELECT text, superseded_by_run FROM post_versions")
     assert versions == [{"text": "kabar ke-3", "superseded_by_run": "r2"}]
     assert store.query("SELECT count(*) AS n FROM authors")[0]["n"] == 7
+
+
+def _predictions(table: pa.Table, model_version: str = "v1") -> pa.Table:
+    n = table.num_rows
+    return pa.table(
+        {
+            "platform": table["platform"],
+            "platform_post_id": table["platform_post_id"],
+            "model_version": [model_version] * n,
+            "text_sha256": table["text_sha256"],
+            "label": ["non_political"] * n,
+            "scores": [json.dumps({"non_political": 1.0})] * n,
+            "flag_score": [0.0] * n,
+            "flagged": [False] * n,
+            "reasons": [[] for _ in range(n)],
+            "predicted_at": [datetime(2024, 11, 20, tzinfo=UTC)] * n,
+            "run_id": ["r1"] * n,
+        },
+        schema=PREDICTIONS_SCHEMA,
+    )
+
+
+def _count(store: Store, table: str) -> int:
+    return int(store.query(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+
+
+def test_writer_writes_batches_in_chunks(store: Store) -> None:
+    reject = Reject(stage="validate", source="t", reason="bad", raw="{", run_id="r1")
+    with PostWriter(store, "r1", max_rows=25) as writer:
+        for b in range(5):
+            table = _table([make_post(b * 10 + i) for i in range(10)])
+            writer.add(table, _predictions(table), [reject])
+            if b == 1:  # 20 posts waiting: nothing written yet
+                assert (writer.writes, _count(store, "posts"), _count(store, "rejects")) == (0, 0, 0)
+    assert writer.writes == 2  # 30 posts once the third batch came, the last 20 at the end of the block
+    assert writer.counts == LoadCounts(new=50)
+    assert (_count(store, "posts"), _count(store, "predictions"), _count(store, "rejects")) == (50, 50, 5)
+    with PostWriter(store, "r2", max_rows=25) as again:
+        for b in range(5):
+            again.add(_table([make_post(b * 10 + i) for i in range(10)], "r2"), None, [])
+    assert again.counts == LoadCounts(unchanged=50)
+    assert store.query("SELECT DISTINCT run_id FROM posts") == [{"run_id": "r1"}]
+
+
+def test_writer_counts_rejects_towards_a_chunk(store: Store) -> None:
+    bad = [Reject(stage="validate", source="t", reason="bad", raw="{" * 100, run_id="r1") for _ in range(10)]
+    with PostWriter(store, "r1", max_rows=25) as writer:
+        for _ in range(5):  # a file of nothing but bad lines is written as it goes, not all at its end
+            writer.add(None, None, bad)
+    assert (writer.writes, _count(store, "rejects")) == (2, 50)
+    with PostWriter(store, "r1", max_bytes=1000) as by_size:
+        by_size.add(None, None, bad)  # ~1,000 bytes of rejects: written at once
+        assert by_size.writes == 1
+
+
+def test_writer_applies_a_post_seen_again_after_the_rows_waiting(store: Store) -> None:
+    edited = make_post(3, text="teks yang sudah diedit")
+    with PostWriter(store, "r1") as writer:
+        writer.add(_table([make_post(i) for i in range(5)]), None, [])
+        writer.add(_table([edited, make_post(7)]), None, [])  # post 3 again: the first capture is written first
+    assert writer.writes == 2
+    assert writer.counts == LoadCounts(new=6, updated=1)
+    assert store.query("SELECT text FROM posts WHERE platform_post_id = ?", [edited["platform_post_id"]]) == [
+        {"text": "teks yang sudah diedit"}
+    ]
+    assert store.query("SELECT text, superseded_by_run FROM post_versions") == [
+        {"text": "kabar ke-3", "superseded_by_run": "r1"}
+    ]
+
+
+def test_writer_counts_predictions_still_waiting(store: Store) -> None:
+    table = _table([make_post(i) for i in range(3)])
+    keys = table.select(["platform", "platform_post_id", "text_sha256"])
+    with PostWriter(store, "r1") as writer:
+        writer.add(table, _predictions(table), [])
+        assert writer.predicted_keys(_table([make_post(9)]).select(keys.column_names), "v1") == set()
+        assert writer.writes == 0  # post 9 is not waiting: nothing had to be written to answer
+        done = writer.predicted_keys(keys, "v1")
+        assert writer.writes == 1 and len(done) == 3
+        assert writer.predicted_keys(keys, "v2") == set()
+
+
+def test_writer_leaves_the_rows_waiting_unwritten_when_the_load_fails(store: Store) -> None:
+    reject = Reject(stage="validate", source="t", reason="bad", raw="{", run_id="r1")
+    with pytest.raises(RuntimeError, match="classifier"), PostWriter(store, "r1") as writer:
+        writer.add(_table([make_post(1)]), None, [reject])
+        raise RuntimeError("classifier crashed")
+    assert (_count(store, "posts"), _count(store, "rejects"), writer.writes) == (0, 0, 0)
 
 
 def test_rejects_are_stored_with_reason(store: Store) -> None:
@@ -87,26 +178,34 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pipeline.schema import parse_post, sha256_text
-    from pipeline.storage import Store, posts_to_arrow
+    from pipeline.storage import PREDICTIONS_SCHEMA, LoadCounts, PostWriter, Store, posts_to_arrow
     from tests.conftest import make_post
+    from pipeline.storage import PostWriter
     path, offset, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    chunked = sys.argv[4:] == ["writer"]
     store = Store(path, lock_timeout_s=60)
+    writer = PostWriter(store, f"w{offset}", max_rows=50)
     for b in range(batches):
         posts = [parse_post(make_post(offset + b * 20 + i)) for i in range(20)]
-        store.load_batch(f"w{offset}", posts_to_arrow(posts, [sha256_text(p.text) for p in posts], f"w{offset}"),
-                         None, [])
+        table = posts_to_arrow(posts, [sha256_text(p.text) for p in posts], f"w{offset}")
+        if chunked:
+            writer.add(table, None, [])
+        else:
+            store.load_batch(f"w{offset}", table, None, [])
+    writer.flush()
     print("done", flush=True)
     """
 )
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["load_batch", "writer"])
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path, mode: str) -> None:
     path = tmp_path / "shared.duckdb"
     Store(path).init()
     root = Path(__file__).resolve().parents[2]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), str(offset), "30"],
+            [sys.executable, "-c", WRITER, str(path), str(offset), "30", mode],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
