@@ -148,7 +148,7 @@ def load_spider(settings: Settings, spider: str, run_id: str, classifier: Classi
     result.fetched += len(crawl_rejects)
     result.rejected += len(crawl_rejects)
     result.reject_reasons.update(r.reason.split(":")[0] for r in crawl_rejects)
-    with PostWriter(store, run_id) as writer:
+    with PostWriter(store, run_id, spill_dir=settings.data_dir / "tmp") as writer:
         writer.add(None, None, crawl_rejects)
         for posts, rejects, read in _batches(paths["posts"], settings.batch_size, spider, run_id):
             _load_batch(writer, classifier, run_id, _dedupe(posts), rejects, result)

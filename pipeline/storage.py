@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.asn import asn_likelihood
 from pipeline.errors import StoreLockedError
@@ -268,23 +270,33 @@ class Store:
         return {(a, b, c) for a, b, c in rows}
 
     def load_batch(
-        self, run_id: str, posts: pa.Table, predictions: pa.Table | None, rejects: Sequence[Reject]
+        self,
+        run_id: str,
+        posts: pa.Table | Path,
+        predictions: pa.Table | Path | None,
+        rejects: Sequence[Reject],
     ) -> LoadCounts:
         """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction.
-        (A load of many batches goes through `PostWriter`, which writes them in fewer, larger transactions.)"""
+        `posts` and `predictions` are Arrow tables, or Parquet files of the same columns (`PostWriter`'s spill, which
+        DuckDB reads as it inserts). A load of many batches goes through `PostWriter`, which writes them in fewer,
+        larger transactions."""
         with self.transaction() as con:
-            counts = self._upsert_posts(con, run_id, posts) if posts.num_rows else LoadCounts()
-            if predictions is not None and predictions.num_rows:
-                con.register("preds", predictions)
+            counts = LoadCounts()
+            if _rows(posts):
+                _attach_rows(con, "batch", posts)
+                counts = self._upsert_posts(con, run_id, _rows(posts))
+                _detach_rows(con, "batch", posts)
+            if predictions is not None and _rows(predictions):
+                _attach_rows(con, "preds", predictions)
                 con.execute("INSERT INTO predictions SELECT * FROM preds ON CONFLICT DO NOTHING")
-                con.unregister("preds")
+                _detach_rows(con, "preds", predictions)
             self._insert_rejects(con, rejects)
         return counts
 
-    def _upsert_posts(self, con: duckdb.DuckDBPyConnection, run_id: str, posts: pa.Table) -> LoadCounts:
+    def _upsert_posts(self, con: duckdb.DuckDBPyConnection, run_id: str, rows: int) -> LoadCounts:
+        """Upsert the `rows` posts of the relation `batch`."""
         # Insert the new, update only what changed, skip the rest: DuckDB's ON CONFLICT DO UPDATE rewrites every
         # row it touches and costs ~10x a plain insert, and most rows of a re-crawl are unchanged.
-        con.register("batch", posts)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE batch_state AS SELECT b.platform, b.platform_post_id, "
             "p.platform IS NULL AS is_new, p.raw_sha256 IS DISTINCT FROM b.raw_sha256 AS is_changed, "
@@ -297,7 +309,7 @@ class Store:
         if changed:
             self._update_changed(con, run_id)
         columns = ", ".join("b." + c for c in POST_COLUMNS)
-        if new == posts.num_rows:  # all new (a first crawl): no join to pick them out
+        if new == rows:  # all new (a first crawl): no join to pick them out
             con.execute(f"INSERT INTO posts SELECT {columns} FROM batch b")
         elif new:
             con.execute(
@@ -306,8 +318,7 @@ class Store:
             )
         self._upsert_authors(con)
         con.execute("DROP TABLE batch_state")
-        con.unregister("batch")
-        return LoadCounts(new=new, updated=changed, unchanged=posts.num_rows - new - changed)
+        return LoadCounts(new=new, updated=changed, unchanged=rows - new - changed)
 
     def _update_changed(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         # an edited text keeps its earlier version: evidence is never overwritten
@@ -449,20 +460,24 @@ class Store:
                 con.execute(sql, list(params))
 
 
-# A load writes in chunks larger than its validation batches (PANTAU_BATCH_SIZE bounds the Post objects in memory).
-# Every write is a short connection whose close checkpoints what it added, and a checkpoint after a small append also
-# rewrites the small row groups earlier ones left (DuckDB merges them): 100,000 posts written 5,000 at a time were
-# checkpointed ~5x over. Fewer, larger writes cost less per post but hold the file longer and take more memory while
-# they run: ~3.5x the chunk's Arrow bytes (the waiting rows, and DuckDB's copy as it inserts and compresses them).
-# 32 MiB (~20,000 posts of ~1.7 kB) keeps a 100,000-post nightly run under its 1.5 GiB and a write at 1-2 s.
-WRITE_CHUNK_ROWS = 50_000
+# A load writes in chunks much larger than its validation batches (PANTAU_BATCH_SIZE bounds the Post objects in
+# memory). Every write is a short connection whose close checkpoints what it added, and a checkpoint after a small
+# append also rewrites the row group that earlier small appends left (DuckDB merges them): 100,000 posts written 5,000
+# at a time were compressed and written ~5x over, and in 20,000s ~3x. So the rows waiting for a write are spilled to
+# an uncompressed Parquet file on local disk (~0.25 s per 100,000 posts) instead of being held in memory, and DuckDB
+# reads that file as it inserts: memory stays flat whatever the chunk, and a chunk can be two full row groups
+# (2 x 122,880 rows), written once. The bound is how long a write holds the file: ~1.2 s per 100,000 posts here.
+# Rejects are kept in memory until the write (a file of nothing but bad lines is written as it goes, by bytes).
+WRITE_CHUNK_ROWS = 245_760
 WRITE_CHUNK_BYTES = 32 * 2**20
 
 
 class PostWriter:
-    """Writes a load's batches to the store in chunks of up to `max_rows` posts or `max_bytes` of Arrow data: each
-    chunk is one transaction on one short connection (`Store.load_batch`), so the file is held only while a chunk is
-    written, never while the next batch is validated or classified.
+    """Writes a load's batches to the store in chunks of up to `max_rows` posts and rejects, or `max_bytes` of
+    rejects: each chunk is one transaction on one short connection (`Store.load_batch`), so the file is held only
+    while a chunk is written, never while the next batch is validated or classified. Posts and predictions waiting
+    for their write are spilled to Parquet files in a private folder under `spill_dir` (default: the system's
+    temporary folder), removed after each write and when the writer closes.
 
     A batch that shares a key with rows still waiting is written after them, never merged with them: every capture
     is applied in order, as if each batch were its own transaction (an edit keeps the earlier text in post_versions,
@@ -470,25 +485,44 @@ class PostWriter:
     `with` block calls on a clean exit; on an error it is not written (the load is redone from the landing file)."""
 
     def __init__(
-        self, store: Store, run_id: str, max_rows: int = WRITE_CHUNK_ROWS, max_bytes: int = WRITE_CHUNK_BYTES
+        self,
+        store: Store,
+        run_id: str,
+        max_rows: int = WRITE_CHUNK_ROWS,
+        max_bytes: int = WRITE_CHUNK_BYTES,
+        spill_dir: Path | None = None,
     ) -> None:
         self.store, self.run_id = store, run_id
         self.max_rows, self.max_bytes = max_rows, max_bytes
         self.counts = LoadCounts()
         self.writes = 0
         self.longest_write_s = 0.0  # the longest a write held the store (and waited for it)
-        self._posts: list[pa.Table] = []
-        self._predictions: list[pa.Table] = []
+        if spill_dir is not None:
+            spill_dir.mkdir(parents=True, exist_ok=True)
+            _remove_stale_spills(spill_dir)
+        self._spill = tempfile.TemporaryDirectory(prefix="pantau-load-", dir=spill_dir)
+        self._posts = _Spill(Path(self._spill.name) / "posts.parquet", POSTS_ARROW_SCHEMA)
+        self._predictions = _Spill(Path(self._spill.name) / "predictions.parquet", PREDICTIONS_SCHEMA)
         self._rejects: list[Reject] = []
-        self._keys = pa.array([], pa.string())  # platform + NUL + platform_post_id of the waiting posts
-        self._rows = self._bytes = 0  # waiting posts and rejects, and their size
+        self._keys: list[pa.Array] = []  # platform + NUL + platform_post_id of the waiting posts, per batch
+        self._key_set: pa.Array | None = None  # the same, concatenated when first needed after an add
+        self._rows = self._bytes = 0  # waiting posts and rejects; bytes of the waiting rejects
 
     def __enter__(self) -> PostWriter:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.flush()
+        try:
+            if exc_type is None:
+                self.flush()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Drop what is still waiting (unwritten) and remove the spill folder."""
+        self._posts.discard()
+        self._predictions.discard()
+        self._spill.cleanup()
 
     def predicted_keys(self, keys: pa.Table, model_version: str) -> set[tuple[str, str, str]]:
         """`Store.predicted_keys`, after writing any waiting posts that share a key with `keys`."""
@@ -499,14 +533,13 @@ class PostWriter:
         """Queue one deduplicated batch (`load_batch`'s arguments); write the chunk once it is full."""
         if posts is not None and posts.num_rows:
             self._write_if_waiting(posts)
-            self._posts.append(posts)
-            self._keys = pa.concat_arrays([self._keys, _key_array(posts)])
+            self._posts.write(posts)
+            self._keys.append(_key_array(posts))
+            self._key_set = None
             self._rows += posts.num_rows
-            self._bytes += posts.nbytes
         if predictions is not None and predictions.num_rows:
-            self._predictions.append(predictions)
-            self._bytes += predictions.nbytes
-        if rejects:  # counted too: a file of bad lines must not pile up until its end
+            self._predictions.write(predictions)
+        if rejects:
             self._rejects.extend(rejects)
             self._rows += len(rejects)
             self._bytes += sum(len(r.raw) + len(r.reason) for r in rejects)
@@ -515,23 +548,92 @@ class PostWriter:
 
     def flush(self) -> LoadCounts:
         """Write everything waiting in one transaction; return its counts (also added to `counts`)."""
-        if not (self._posts or self._predictions or self._rejects):
+        if not (self._posts.rows or self._predictions.rows or self._rejects):
             return LoadCounts()
-        posts = pa.concat_tables(self._posts) if self._posts else POSTS_ARROW_SCHEMA.empty_table()
-        predictions = pa.concat_tables(self._predictions) if self._predictions else None
+        posts = self._posts.finish() or POSTS_ARROW_SCHEMA.empty_table()
+        predictions = self._predictions.finish()
         started = time.monotonic()
         counts = self.store.load_batch(self.run_id, posts, predictions, self._rejects)
         self.longest_write_s = max(self.longest_write_s, time.monotonic() - started)
         self.writes += 1
         self.counts += counts
-        self._posts, self._predictions, self._rejects = [], [], []
-        self._keys = pa.array([], pa.string())
+        self._posts.discard()
+        self._predictions.discard()
+        self._rejects, self._keys, self._key_set = [], [], None
         self._rows = self._bytes = 0
         return counts
 
     def _write_if_waiting(self, table: pa.Table) -> None:
-        if len(self._keys) and pc.any(pc.is_in(_key_array(table), value_set=self._keys)).as_py():
+        if not self._keys:
+            return
+        if self._key_set is None:
+            self._key_set = pa.concat_arrays(self._keys)
+        if pc.any(pc.is_in(_key_array(table), value_set=self._key_set)).as_py():
             self.flush()
+
+
+STALE_SPILL_S = 24 * 3600
+
+
+def _remove_stale_spills(spill_dir: Path) -> None:
+    """Remove spill folders a killed load left behind (untouched for a day: no load runs that long)."""
+    cutoff = time.time() - STALE_SPILL_S
+    for folder in spill_dir.glob("pantau-load-*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # removed meanwhile by another load
+            continue
+
+
+class _Spill:
+    """Rows of one schema appended to a Parquet file, uncompressed: writing is then little more than a copy."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression="none")
+        self._writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self.rows += table.num_rows
+
+    def finish(self) -> Path | None:
+        """Close the file for reading; None if nothing was written."""
+        if self._writer is None:
+            return None
+        self._writer.close()
+        self._writer = None
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.path.unlink(missing_ok=True)
+        self.rows = 0
+
+
+def _rows(source: pa.Table | Path) -> int:
+    return pq.ParquetFile(source).metadata.num_rows if isinstance(source, Path) else source.num_rows
+
+
+def _attach_rows(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | Path) -> None:
+    """Make `source` readable as the relation `name` on this connection (a Parquet file is read, not loaded)."""
+    if isinstance(source, Path):
+        quoted = str(source).replace("'", "''")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet('{quoted}')")
+    else:
+        con.register(name, source)
+
+
+def _detach_rows(con: duckdb.DuckDBPyConnection, name: str, source: pa.Table | Path) -> None:
+    if isinstance(source, Path):
+        con.execute(f"DROP VIEW {name}")
+    else:
+        con.unregister(name)
 
 
 def _key_array(table: pa.Table) -> pa.Array:

@@ -36,6 +36,37 @@ def test_unknown_migration_in_database_is_refused(store: Store) -> None:
         store.init()
 
 
+def test_zstd_rebuild_of_posts_keeps_every_row_key_and_index(tmp_path: Path) -> None:
+    """A store made before 0004 is rebuilt with the same rows; upserts still find them by key afterwards."""
+    from pipeline.migrations import apply_migrations
+
+    path = tmp_path / "old.duckdb"
+    before = MIGRATIONS[:-1]
+    assert MIGRATIONS[-1][0] == "0004_posts_zstd"
+    con = duckdb.connect(str(path))
+    for _, sql in before:  # the store as 0003 left it
+        con.execute(sql)
+    con.execute("CREATE TABLE schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)")
+    con.executemany("INSERT INTO schema_migrations VALUES (?, now())", [[name] for name, _ in before])
+    con.close()
+    store = Store(path)
+    store.load_batch("r1", _table([make_post(i) for i in range(20)]), None, [])
+    rows_before = store.query("SELECT * FROM posts ORDER BY platform_post_id")
+    with store.transaction() as con:
+        assert apply_migrations(con, datetime.now(UTC)) == ["0004_posts_zstd"]
+    assert store.query("SELECT * FROM posts ORDER BY platform_post_id") == rows_before
+    ddl = store.query("SELECT sql FROM duckdb_tables() WHERE table_name = 'posts'")[0]["sql"]
+    for column in ("url", '"text"', "text_sha256", "raw", "raw_sha256"):
+        assert f" {column} VARCHAR USING COMPRESSION ZSTD" in ddl, column
+    indexes = store.query("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'posts'")
+    assert indexes == [{"index_name": "posts_post_id_idx"}]
+    again = store.load_batch("r2", _table([make_post(i) for i in range(25)], "r2"), None, [])
+    assert (again.new, again.unchanged) == (5, 20)  # the primary key survived the rebuild
+    with pytest.raises(duckdb.ConstraintException):
+        with store.transaction() as con:
+            con.execute("INSERT INTO posts SELECT * FROM posts LIMIT 1")
+
+
 def test_upsert_counts_new_updated_unchanged_and_keeps_old_text(store: Store) -> None:
     first = store.load_batch("r1", _table([make_post(i) for i in range(10)]), None, [])
     assert (first.new, first.updated, first.unchanged) == (10, 0, 0)
@@ -132,12 +163,44 @@ def test_writer_counts_predictions_still_waiting(store: Store) -> None:
         assert writer.predicted_keys(keys, "v2") == set()
 
 
-def test_writer_leaves_the_rows_waiting_unwritten_when_the_load_fails(store: Store) -> None:
+def test_writer_leaves_the_rows_waiting_unwritten_when_the_load_fails(store: Store, tmp_path: Path) -> None:
     reject = Reject(stage="validate", source="t", reason="bad", raw="{", run_id="r1")
-    with pytest.raises(RuntimeError, match="classifier"), PostWriter(store, "r1") as writer:
+    spill = tmp_path / "spill"
+    with pytest.raises(RuntimeError, match="classifier"), PostWriter(store, "r1", spill_dir=spill) as writer:
         writer.add(_table([make_post(1)]), None, [reject])
+        assert [f.name for f in spill.glob("*/*.parquet")] == ["posts.parquet"]  # waiting on disk, not in memory
         raise RuntimeError("classifier crashed")
     assert (_count(store, "posts"), _count(store, "rejects"), writer.writes) == (0, 0, 0)
+    assert list(spill.iterdir()) == []  # the spill is removed on failure too
+
+
+def test_writer_removes_spill_folders_a_killed_load_left(store: Store, tmp_path: Path) -> None:
+    import os
+
+    spill = tmp_path / "spill"
+    old, recent = spill / "pantau-load-old", spill / "pantau-load-recent"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "posts.parquet").write_bytes(b"PAR1")
+    two_days_ago = datetime.now(UTC).timestamp() - 2 * 24 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    with PostWriter(store, "r1", spill_dir=spill):
+        assert not old.exists() and recent.exists()  # a recent one may belong to a load still running
+
+
+def test_writer_spills_to_disk_and_cleans_up_after_each_write(store: Store, tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    with PostWriter(store, "r1", max_rows=25, spill_dir=spill) as writer:
+        for b in range(3):
+            table = _table([make_post(b * 10 + i) for i in range(10)])
+            writer.add(table, _predictions(table), [])
+        assert writer.writes == 1  # 30 posts: the first chunk went, its files with it
+        assert list(spill.glob("*/*.parquet")) == []
+        writer.add(_table([make_post(99)]), None, [])
+        assert [f.name for f in spill.glob("*/*.parquet")] == ["posts.parquet"]
+    assert list(spill.iterdir()) == []
+    assert (_count(store, "posts"), _count(store, "predictions")) == (31, 30)
+    assert store.query("SELECT max(length(raw)) > 0 AS ok FROM posts") == [{"ok": True}]
 
 
 def test_rejects_are_stored_with_reason(store: Store) -> None:
@@ -180,7 +243,6 @@ WRITER = textwrap.dedent(
     from pipeline.schema import parse_post, sha256_text
     from pipeline.storage import PREDICTIONS_SCHEMA, LoadCounts, PostWriter, Store, posts_to_arrow
     from tests.conftest import make_post
-    from pipeline.storage import PostWriter
     path, offset, batches = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     chunked = sys.argv[4:] == ["writer"]
     store = Store(path, lock_timeout_s=60)
