@@ -50,7 +50,11 @@ class Settings(BaseModel):
         default="operator@example.invalid", description="Contact address appended to the User-Agent."
     )
     timezone: str = Field(default="Asia/Jakarta", description="Operator's time zone for display and schedules.")
-    batch_size: int = Field(default=5000, ge=1, description="Posts validated and classified per batch (in memory); the load writes them in larger chunks.")
+    batch_size: int = Field(
+        default=5000,
+        ge=1,
+        description="Posts validated and classified per batch (in memory); the load writes them in larger chunks.",
+    )
     lock_timeout_s: float = Field(
         default=60.0, ge=0, description="How long a writer waits for the DuckDB lock before giving up."
     )
