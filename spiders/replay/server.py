@@ -87,7 +87,7 @@ class ReplayState:
         self.api_requests = 0
         self.rate_limited = 0
         self.edited: dict[str, str] = {}  # status id -> its edited_at, for statuses edited through the admin knob
-        self._windows: dict[str, tuple[int, int]] = {}  # client ip -> (window number, requests in it)
+        self._windows: dict[str, tuple[float, int]] = {}  # client ip -> (window opened at, requests in it)
 
     @property
     def clock_ts(self) -> float | None:
@@ -103,11 +103,16 @@ class ReplayState:
         """Rate limit, then deterministic faults, for one API request: (an answer that replaces the real
         one, or None; the rate-limit headers every API answer carries)."""
         with self.lock:
-            window = int(time.time() // self.rate_window)
-            number, used = self._windows.get(client, (window, 0))
-            used = used + 1 if number == window else 1
-            self._windows[client] = (window, used)
-            reset = datetime.fromtimestamp((window + 1) * self.rate_window, UTC)
+            # A window opens at the client's first request after the last one closed (as X's and Mastodon's
+            # limits reset a fixed time after the window's first call), so a test's requests never straddle a
+            # boundary that happens to fall between them.
+            now = time.time()
+            opened, used = self._windows.get(client, (now, 0))
+            if now >= opened + self.rate_window:
+                opened, used = now, 0
+            used += 1
+            self._windows[client] = (opened, used)
+            reset = datetime.fromtimestamp(opened + self.rate_window, UTC)
             headers = {
                 "X-RateLimit-Limit": str(self.rate_limit),
                 "X-RateLimit-Remaining": str(max(0, self.rate_limit - used)),

@@ -144,7 +144,7 @@ def test_incremental_feed_and_search(platform_data: Path, tmp_path: Path) -> Non
 
 
 def test_429_and_rate_limit_headers_are_honoured(platform_data: Path, tmp_path: Path) -> None:
-    with start_replay("--platform-data", str(platform_data), "--rate-limit", "2", "--rate-window", "1.5") as replay:
+    with start_replay("--platform-data", str(platform_data), "--rate-limit", "2", "--rate-window", "5") as replay:
         started = time.monotonic()
         run = run_spider(
             "bluesky",
@@ -157,7 +157,7 @@ def test_429_and_rate_limit_headers_are_honoured(platform_data: Path, tmp_path: 
         stats = replay.stats()
     assert run.returncode == 0, run.log[-3000:]
     assert len(run.posts) == 130 and stats["rate_limited"] == 0  # waited for ratelimit-reset instead
-    assert "'pantau/ratelimit/waits'" in run.log and elapsed > 1.5
+    assert "'pantau/ratelimit/waits'" in run.log and elapsed > 5
     with start_replay("--platform-data", str(platform_data), "--fault-every", "2") as replay:
         faulty = run_spider(
             "bluesky", landing_dir=tmp_path / "f", targets=[account("guru.bsky.social")], base_url=replay.url

@@ -201,7 +201,7 @@ def test_faults_are_retried_and_nothing_is_missing(data: Path, tmp_path: Path) -
 
 def test_rate_limit_headers_make_the_spider_wait(data: Path, tmp_path: Path) -> None:
     targets = [account_target(RINA), account_target(BUDI), tag_target(TINY_TAG, "sosial.example")]
-    with start_replay("--rate-limit", "3", "--rate-window", "1.5", data_dir=data) as replay:
+    with start_replay("--rate-limit", "3", "--rate-window", "5", data_dir=data) as replay:
         started = time.monotonic()
         run = run_spider(
             "mastodon",
@@ -215,7 +215,7 @@ def test_rate_limit_headers_make_the_spider_wait(data: Path, tmp_path: Path) -> 
     assert run.returncode == 0, run.log[-3000:]
     assert stats["api_requests"] == 6 and stats["rate_limited"] == 0  # waited instead of hitting 429
     assert {p.platform_post_id for p in landed_posts(run.landing, "run1")} == dataset_ids(data)
-    assert "'pantau/ratelimit/waits'" in run.log and elapsed > 1.5
+    assert "'pantau/ratelimit/waits'" in run.log and elapsed > 5
 
 
 def test_exhausted_rate_limit_marks_the_target_and_keeps_its_cursor(data: Path, tmp_path: Path) -> None:
