@@ -6,6 +6,9 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile every installed module once at install: where PYTHONDONTWRITEBYTECODE is set, nothing is ever cached,
+# and each command would compile spaCy, Prefect and the rest again on start (~0.7 s of `pantau classify` alone).
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: install demo test lint bench clean docs
 

@@ -7,6 +7,7 @@ on a multi-core machine, the helper process.
 
     python -m models.bench [n]           Classifier.predict
     python -m models.bench jsonl [n]     classify_jsonl end to end (what `pantau classify` runs)
+    python -m models.bench command [n]   the whole `pantau classify` command: interpreter start, imports, exit
     python -m models.bench load          Classifier.load
 """
 
@@ -168,22 +169,16 @@ def _tree_memory(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def _child(mode: str, inp: Path, out: Path) -> dict[str, Any]:
-    """Run the measurement in a fresh interpreter, so its peak RSS is the classifier's alone. While it runs, the
-    resident memory of it and its helper process is sampled every 100 ms (reading PSS costs CPU, so not more often):
-    the peak of the sum of their RSS (pages a forked helper shares with its parent counted twice) and of their PSS
-    (shared pages split between them: the memory the two really use)."""
+def _sampled(args: list[str]) -> tuple[str, float, int, int]:
+    """Run `args` in the project folder; while it runs, the resident memory of it and its child processes (the
+    helper) is sampled every 100 ms (reading PSS costs CPU, so not more often). Returns (stdout, wall seconds from
+    start to exit, peak of the sum of their RSS in kB (pages a forked child shares with its parent counted twice),
+    peak of the sum of their PSS in kB (shared pages split between them: the memory they really use))."""
     import subprocess
     import threading
 
-    root = MODELS_DIR.parent
-    proc = subprocess.Popen(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CHILD, mode, str(inp), str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=root,
-    )
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=MODELS_DIR.parent)
     peak = [0, 0]
     done = threading.Event()
 
@@ -195,13 +190,85 @@ def _child(mode: str, inp: Path, out: Path) -> dict[str, Any]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - t0
     done.set()
     sampler.join()
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, proc.args, stdout, stderr)
+    return stdout, wall, peak[0], peak[1]
+
+
+def _child(mode: str, inp: Path, out: Path) -> dict[str, Any]:
+    """Run the measurement in a fresh interpreter, so its peak RSS is the classifier's alone (see `_sampled`)."""
+    root = MODELS_DIR.parent
+    boot = f"import sys; sys.path.insert(0, {str(root)!r})\n" + _CHILD
+    stdout, _, rss, pss = _sampled([sys.executable, "-c", boot, mode, str(inp), str(out)])
     res: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
-    res["total_rss_mb"], res["total_pss_mb"] = peak[0] / 1024.0, peak[1] / 1024.0
+    res["total_rss_mb"], res["total_pss_mb"] = rss / 1024.0, pss / 1024.0
     return res
+
+
+def write_posts(path: Path, n: int) -> None:
+    """The benchmark's input file: n generated posts as JSONL (every 5th with an author bio)."""
+    with path.open("w", encoding="utf-8") as f:
+        for i, t in enumerate(make_texts(n, seed=99)):
+            row = {"id": f"p{i}", "text": t, "author_bio": "Guru SD Negeri 3" if i % 5 == 0 else None}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def command_args(inp: Path, out: Path) -> list[str]:
+    """`pantau classify INP -o OUT` with this interpreter: the installed console script of the virtualenv (what an
+    operator runs), or the same entry point through `-c` where the script is missing."""
+    script = Path(sys.executable).parent / "pantau"
+    if script.is_file():
+        return [sys.executable, str(script), "classify", str(inp), "-o", str(out)]
+    return [sys.executable, "-c", "from pipeline.cli import main; main()", "classify", str(inp), "-o", str(out)]
+
+
+_CLI_DONE = re.compile(r"(\d+) labelled, (\d+) rejected, (\d+) flagged in ([0-9.]+) s")
+
+
+def bench_classify_command(n: int = 100_000, repeats: int = 3) -> dict[str, Any]:
+    """The whole `pantau classify` command, as an operator runs it: a new interpreter, the CLI's imports (typer,
+    rich), spaCy's import, model load, the helper process, classification and exit, timed from start to
+    exit on a file of n generated posts (the input of `bench_classify_jsonl`). Run `repeats` times (the machine
+    may be busy); the median run is reported with the range.
+
+    seconds / posts_per_s   median wall time of the whole command, and n over it
+    seconds_min / _max      range over the runs
+    in_call_seconds         what the command itself reports for classify_jsonl (model load included, imports not)
+    load_avg                the 1-minute load average before the first run (other work on the machine)
+    peak_total_rss_mb / peak_total_pss_mb   peak resident memory of the process and its children (see `_sampled`)
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        write_posts(inp, n)
+        load_avg = os.getloadavg()[0]
+        runs = []
+        for _ in range(max(1, repeats)):
+            stdout, wall, rss, pss = _sampled(command_args(inp, out))
+            m = _CLI_DONE.search(stdout)
+            if m is None or int(m.group(1)) != n:
+                raise RuntimeError(f"unexpected output of pantau classify: {stdout[-500:]!r}")
+            runs.append((wall, float(m.group(4)), rss, pss))
+    runs.sort()
+    wall, in_call, _, _ = runs[len(runs) // 2]
+    return {
+        "n": n,
+        "cpu_count": os.cpu_count(),
+        "repeats": len(runs),
+        "posts_per_s": round(n / wall),
+        "seconds": round(wall, 3),
+        "seconds_min": round(runs[0][0], 3),
+        "seconds_max": round(runs[-1][0], 3),
+        "in_call_seconds": round(in_call, 3),
+        "in_call_seconds_all": [r[1] for r in runs],
+        "load_avg": round(load_avg, 2),
+        "peak_total_rss_mb": round(max(r[2] for r in runs) / 1024.0, 1),
+        "peak_total_pss_mb": round(max(r[3] for r in runs) / 1024.0, 1),
+    }
 
 
 def bench_classify_jsonl(n: int = 100_000) -> dict[str, Any]:
@@ -219,10 +286,7 @@ def bench_classify_jsonl(n: int = 100_000) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         inp, out = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
-        with inp.open("w", encoding="utf-8") as f:
-            for i, t in enumerate(make_texts(n, seed=99)):
-                row = {"id": f"p{i}", "text": t, "author_bio": "Guru SD Negeri 3" if i % 5 == 0 else None}
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        write_posts(inp, n)
         res = _child("jsonl", inp, out)
     return {
         "n": n,
@@ -248,6 +312,8 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if args[:1] == ["jsonl"]:
         print(json.dumps(bench_classify_jsonl(int(args[1]) if len(args) > 1 else 100_000), indent=2))
+    elif args[:1] == ["command"]:
+        print(json.dumps(bench_classify_command(int(args[1]) if len(args) > 1 else 100_000), indent=2))
     elif args[:1] == ["load"]:
         print(json.dumps(bench_load(), indent=2))
     else:

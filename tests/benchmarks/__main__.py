@@ -17,6 +17,7 @@ BENCHES: dict[str, tuple[str, list[str]]] = {
     "parse": ("tests.benchmarks.crawl:bench_parse", ["20000"]),
     "classify": ("tests.benchmarks.classify:bench", ["20000"]),
     "classify_jsonl": ("tests.benchmarks.classify:bench_jsonl", ["100000"]),
+    "classify_command": ("tests.benchmarks.classify:bench_command", ["100000"]),
     "classifier_load": ("tests.benchmarks.classify:bench_classifier_load", []),
     "nightly": ("tests.benchmarks.crawl:bench_nightly", ["100000"]),
     "telegram": ("tests.benchmarks.sources:bench_telegram", ["10000"]),

@@ -3,6 +3,8 @@
 * classify: Classifier.predict in batches of 5,000, steady state (helper process booted, word tables warm);
 * classify_jsonl: `classify_jsonl` end to end as `pantau classify` runs it (model load, helper boot, JSON in and
   out, reasons), in a fresh process, on 100,000 generated posts;
+* classify_command: the whole `pantau classify` command as a subprocess (interpreter start, imports, model load,
+  the helper process, exit), wall time from start to exit, median of 3 runs;
 * classifier_load: Classifier.load (artifact, candidate registries, tokenizer) and the process's resident memory.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.bench import bench_classify, bench_classify_jsonl, bench_load
+from models.bench import bench_classify, bench_classify_command, bench_classify_jsonl, bench_load
 
 
 def bench(n: int = 20_000) -> dict[str, Any]:
@@ -39,6 +41,23 @@ def bench_jsonl(n: int = 100_000) -> dict[str, Any]:
     )
     return {
         "stage": "classify end to end (classify_jsonl)",
+        "n": n,
+        "seconds": res["seconds"],
+        "rate": res["posts_per_s"],
+        "note": note,
+    }
+
+
+def bench_command(n: int = 100_000) -> dict[str, Any]:
+    res = bench_classify_command(n)
+    note = (
+        f"whole command, wall time from interpreter start to exit, median of {res['repeats']} "
+        f"({res['seconds_min']:.2f}-{res['seconds_max']:.2f} s; 1-min load average {res['load_avg']:.2f} before); "
+        f"classify_jsonl itself {res['in_call_seconds']:.2f} s; peak resident memory of the command and its helper "
+        f"{res['peak_total_pss_mb']:.0f} MB PSS ({res['peak_total_rss_mb']:.0f} MB RSS)"
+    )
+    return {
+        "stage": "pantau classify, whole command",
         "n": n,
         "seconds": res["seconds"],
         "rate": res["posts_per_s"],
