@@ -26,6 +26,7 @@ from pipeline.errors import StoreLockedError, WorkspaceError
 from pipeline.storage import Store
 from pipeline.web import auth
 from pipeline.web.db import Gate
+from pipeline.web.groupcommit import GroupCommit
 from pipeline.web.i18n import DEFAULT_LANGUAGE, LANGUAGES, format_time, translate
 from pipeline.web.queuecache import QueueCache
 from pipeline.web.render import safe_link
@@ -161,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.gate = gate
     app.state.queue_cache = QueueCache()
+    app.state.group_commit = GroupCommit(gate, app.state.queue_cache, settings.lease_minutes, lambda: auth.now_utc())
     app.state.user_cache = {}
     app.state.templates = Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, undefined=StrictUndefined

@@ -17,7 +17,8 @@ closed as soon as no request is in flight, and also:
 
 A request that arrives while another process holds the file waits in `Store.connect`'s bounded retry and then
 succeeds. Writes inside the server are serialised by `write_lock`, so two reviewers' transactions never conflict;
-a lone append to the audit log (an item viewed or exported) takes no lock, since an append conflicts with nothing.
+decisions, and the audit log's records of evidence viewed or exported, are written in groups under it, one
+transaction for all that arrived meanwhile (`groupcommit.py`).
 """
 
 from __future__ import annotations

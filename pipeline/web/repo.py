@@ -10,7 +10,7 @@ lease) read what they check in one round trip.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -242,7 +242,8 @@ def queue_page(
     store: Store, flt: QueueFilter, user: str, role: str, known_count: int | None = None
 ) -> tuple[list[dict[str, Any]], int]:
     """One page of the filtered queue, highest priority first, and how many items match (counted unless
-    `known_count` is given)."""
+    `known_count` is given). The server answers from its in-memory copy (`QueueCache.filtered_page`); this is the
+    SQL answer that copy is tested against."""
     w = _where(flt, user, role)
     with store.connect() as con:
         rows = _all(
@@ -294,14 +295,14 @@ def _take_next(
 
 
 def _next_by_query(
-    con: Any, flt: QueueFilter, user: str, role: str, now: datetime, skip: Key | None = None
+    con: Any, flt: QueueFilter, user: str, role: str, now: datetime, skip: Collection[Key] = ()
 ) -> Key | None:
     """The highest-priority item of the filtered queue that this person may decide and nobody else holds (other
-    than `skip`)."""
+    than those in `skip`)."""
     todo = QueueFilter(**{**flt.__dict__, "view": "todo"})
     w = _where(todo, user, role)
-    if skip is not None:
-        w.add("NOT (q.platform = ? AND q.platform_post_id = ?)", *skip)
+    for key in sorted(skip):
+        w.add("NOT (q.platform = ? AND q.platform_post_id = ?)", *key)
     row = con.execute(
         f"SELECT q.platform, q.platform_post_id {_matching(todo)} {_LIVE_LEASE} "
         f"WHERE {w.sql()} AND (l.holder IS NULL OR l.holder = ?) {_ORDER} LIMIT 1",
@@ -322,8 +323,8 @@ def lease_first(store: Store, candidates: list[Key], user: str, role: str, now: 
 
 # What decides whether a person may lease or decide an item, in one round trip of point lookups (a UNION ALL of
 # them costs a third of the same lookups as scalar subqueries, whose cross product DuckDB plans as joins): the
-# item's status, its live holder, whether this person decided it before. `_state_sql` adds a prefix to each name,
-# so that the state of two items can be read at once.
+# item's status, its live holder, whether this person decided it before. (Decisions read the items of a whole group
+# at once instead: see `_Group`.)
 _STATE = """
 SELECT '{p}status' AS what, status AS value FROM review_items
  WHERE platform_post_id = ${p}id AND platform = ${p}platform
@@ -334,7 +335,6 @@ UNION ALL
 (SELECT '{p}decided', reviewer FROM review_decisions
   WHERE platform_post_id = ${p}id AND platform = ${p}platform AND reviewer = $user LIMIT 1)
 """
-_SHA = "\nUNION ALL\nSELECT 'sha', text_sha256 FROM posts WHERE platform_post_id = $id AND platform = $platform"
 
 
 def _state_sql(prefix: str = "") -> str:
@@ -390,16 +390,67 @@ def _lease(store: Store, con: Any, key: Key, user: str, now: datetime, minutes: 
 
 
 # --- decisions --------------------------------------------------------------------------------------------------
+#
+# Decisions are written in groups (see `groupcommit.py`): one transaction, hence one commit and one fsync, for every
+# decision that arrived while the previous group was being written. Each is still checked on its own and in order,
+# against the store as the group's earlier decisions left it: the state of every item involved is read in one round
+# trip at the start, the checks and the four-eyes rule run on that state in memory (`_Group`), and the net changes
+# are written at the end in one statement per table, whatever the group's size. A decision refused by its checks
+# writes nothing and gets its own error; the others of its group are written.
 
 
-# Everything a decision is checked against, read in the round trip that begins its transaction: the item's state,
-# the sha256 of its text now, and the state of the first candidate for this person's next item.
-_DECIDE_READ = "BEGIN TRANSACTION;\n" + _state_sql() + _SHA + "\nUNION ALL\n" + _state_sql("next_")
-_INSERT_DECISION = (
+@dataclass(frozen=True)
+class DecisionRequest:
+    """One person's decision as it waits to be written: what they saw (the text's sha256) and the items to lease
+    next, best first, if they are still free (from the server's in-memory queue; each is checked in the store)."""
+
+    key: Key
+    user: str
+    role: str
+    decision: Decision
+    seen_sha: str
+    candidates: tuple[Key, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """An evidence view or export to record in the audit log. It rides along with a group of decisions: an append
+    conflicts with nothing, and sharing the group's commit spares the store a commit (and its fsync) per page."""
+
+    user: str
+    action: str
+    key: Key
+    detail: dict[str, Any]
+
+
+Decided = tuple[str, Key | None]  # the item's new status, and the next item leased (None: nothing left)
+EXTRA_CANDIDATES_READ = 2  # candidates per decision read up front beyond the group's size (more when needed)
+
+# The state of items, read with point lookups by post id (the platform is matched in Python): status, every
+# reviewer who decided it, and (once per group) every live lease and the sha256 of the decided items' texts.
+_READ_STATUS = "SELECT 'status' AS what, platform, platform_post_id, status AS value FROM review_items WHERE {ids}"
+_READ_DECIDED = "SELECT 'decided', platform, platform_post_id, reviewer FROM review_decisions WHERE {ids}"
+_READ_HOLDERS = "SELECT 'holder', platform, platform_post_id, holder FROM review_leases WHERE expires_at > ?"
+_READ_SHA = "SELECT 'sha', platform, platform_post_id, text_sha256 FROM posts WHERE {ids}"
+_INSERT_DECISIONS = (
     "INSERT INTO review_decisions (platform, platform_post_id, reviewer, decision, category, skb_item, note, "
-    "decided_at, role, status_before, status_after, dismiss_reason, text_sha256) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "decided_at, role, status_before, status_after, dismiss_reason, text_sha256) VALUES "
 )
+
+
+def _marks(n: int, width: int = 1) -> str:
+    """`n` comma-separated placeholders (or tuples of `width` of them): fixed strings, only their count varies."""
+    one = "?" if width == 1 else "(" + ", ".join("?" for _ in range(width)) + ")"
+    return ", ".join(one for _ in range(n))
+
+
+def _exactly(keys: list[Key]) -> tuple[str, list[Any]]:
+    """A condition matching these keys, led by an IN list on the indexed post id; and its parameters."""
+    pairs = " OR ".join("(platform_post_id = ? AND platform = ?)" for _ in keys)
+    return (
+        f"platform_post_id IN ({_marks(len(keys))}) AND ({pairs})",
+        [k[1] for k in keys] + [v for k in keys for v in (k[1], k[0])],
+    )
 
 
 @contextmanager
@@ -416,6 +467,193 @@ def _transaction_begun_by_first_statement(store: Store) -> Iterator[Any]:
         con.execute("COMMIT")
 
 
+class _Group:
+    """A group's view of the items it touches, and the writes it owes. Items are read once (the first read also
+    begins the transaction and reads every live lease); each accepted decision then changes the view in memory, as
+    its statements would have changed the store, so that the next decision is checked against it."""
+
+    def __init__(self, now: datetime, lease_minutes: float) -> None:
+        self.now = now
+        self.lease_minutes = lease_minutes
+        self.status: dict[Key, str | None] = {}  # None: not queued
+        self.decided: dict[Key, set[str]] = {}  # who decided the item so far
+        self.sha: dict[Key, str] = {}
+        self.holders: dict[Key, str] = {}  # every live lease
+        self.begun = False
+        # the net writes, in the order the decisions were accepted
+        self.decisions: list[list[Any]] = []
+        self.moved: dict[Key, str] = {}  # each item's last status
+        self.unleased: dict[Key, None] = {}  # lease rows deleted by item
+        self.let_go: dict[str, None] = {}  # holders all of whose leases were deleted
+        self.leased: dict[Key, str] = {}  # lease rows inserted (and not deleted again)
+        self.logged: list[tuple[Any, ...]] = []
+        self.touched: set[Key] = set()  # items whose state in the store the group has changed (or will)
+
+    def read(self, con: Any, keys: list[Key], shas: list[Key] | None = None) -> None:
+        """Read the items not read yet (an item read before keeps the state the group gave it)."""
+        fresh = [k for k in dict.fromkeys(keys) if k not in self.status]
+        ids = sorted({k[1] for k in fresh})
+        sha_ids = sorted({k[1] for k in shas or []})
+        parts: list[str] = []
+        params: list[Any] = []
+        if ids:
+            where = f"platform_post_id IN ({_marks(len(ids))})"
+            parts += [_READ_STATUS.format(ids=where), _READ_DECIDED.format(ids=where)]
+            params += [*ids, *ids]
+        if not self.begun:
+            parts.append(_READ_HOLDERS)
+            params.append(self.now)
+        if sha_ids:
+            parts.append(_READ_SHA.format(ids=f"platform_post_id IN ({_marks(len(sha_ids))})"))
+            params += sha_ids
+        if not parts:
+            return
+        sql = "\nUNION ALL\n".join(parts)
+        rows = con.execute(sql if self.begun else "BEGIN TRANSACTION;\n" + sql, params).fetchall()
+        self.begun = True
+        wanted = set(fresh)
+        for k in fresh:
+            self.status[k] = None
+            self.decided[k] = set()
+        for what, platform, post_id, value in rows:
+            k = (platform, post_id)
+            if what == "holder":
+                self.holders[k] = value
+            elif what == "sha":
+                self.sha[k] = value
+            elif k in wanted and what == "status":
+                self.status[k] = value
+            elif k in wanted:
+                self.decided[k].add(value)
+
+    def acceptable(self, key: Key, user: str, role: str) -> bool:
+        """Whether this person may lease the item now: it is queued, nobody else holds it, they may decide it."""
+        status = self.status[key]
+        return _acceptable(status, self.holders.get(key), user in self.decided[key], user, role)
+
+    def accept(self, r: DecisionRequest, before: str, after: str) -> None:
+        d = r.decision
+        self.decisions.append(
+            [*r.key, r.user, d.decision, d.category, d.skb_item, d.note, self.now, r.role, before, after]
+            + [d.dismiss_reason, r.seen_sha]
+        )
+        self.status[r.key] = self.moved[r.key] = after
+        self.decided[r.key].add(r.user)
+        self.touched.add(r.key)
+        detail = {"decision": d.decision, "from": before, "to": after, "category": d.category, "skb_item": d.skb_item}
+        self.logged.append(_audit_row(r.user, "decide", entity_key(r.key), detail))
+
+    def lease_next(self, r: DecisionRequest, following: Key | None) -> None:
+        """The decided item's lease goes; with a next item, as `_lease` does, every other lease this person holds
+        and an expired one on the next item go too, and the next item is leased."""
+        self._unlease(r.key)
+        if following is None:
+            return
+        self.let_go[r.user] = None
+        for k in [k for k, h in self.holders.items() if h == r.user]:
+            self._unlease(k)
+        self._unlease(following)
+        self.holders[following] = self.leased[following] = r.user
+        self.logged.append(_audit_row(r.user, "lease", entity_key(following), {"minutes": self.lease_minutes}))
+
+    def _unlease(self, key: Key) -> None:
+        self.holders.pop(key, None)
+        self.leased.pop(key, None)
+        self.unleased[key] = None
+        self.touched.add(key)
+
+    def write(self, con: Any) -> None:
+        """The group's net changes, one statement per table (only the access log if every decision was refused)."""
+        if not self.decisions:
+            if self.logged:
+                _audit(con, self.logged)
+            return
+        con.execute(_INSERT_DECISIONS + _marks(len(self.decisions), 13), [v for row in self.decisions for v in row])
+        moved = list(self.moved)
+        cases = " ".join("WHEN platform_post_id = ? AND platform = ? THEN ?" for _ in moved)
+        which, which_params = _exactly(moved)
+        case_params = [v for k in moved for v in (k[1], k[0], self.moved[k])]
+        for table, stamp in (("review_items", "updated_at"), ("review_queue", "item_updated_at")):
+            con.execute(
+                f"UPDATE {table} SET status = CASE {cases} END, {stamp} = ? WHERE {which}",
+                [*case_params, self.now, *which_params],
+            )
+        gone, gone_params = _exactly(list(self.unleased))
+        if self.let_go:
+            gone = f"holder IN ({_marks(len(self.let_go))}) OR ({gone})"
+            gone_params = [*self.let_go, *gone_params]
+        con.execute(f"DELETE FROM review_leases WHERE {gone}", gone_params)
+        if self.leased:
+            expires = self.now + timedelta(minutes=self.lease_minutes)
+            con.execute(
+                f"INSERT INTO review_leases VALUES {_marks(len(self.leased), 5)}",
+                [v for k, holder in self.leased.items() for v in (*k, holder, self.now, expires)],
+            )
+        _audit(con, self.logged)
+
+
+def decide_group(
+    store: Store, requests: Sequence[DecisionRequest | AccessLog], now: datetime, lease_minutes: float
+) -> list[Decided | WorkspaceError | None]:
+    """Write a group of decisions (and access logs) in one transaction: each decision, in order, is checked against
+    the store as the earlier ones left it (the item is queued and not held by someone else, the four-eyes rule, the
+    text unchanged), then appended, the item moved on in both queue tables, and its decider's next item leased (the
+    first still acceptable of their candidates, else by query). Returns, for each decision, the item's new status
+    and the next item's key, or the WorkspaceError that refused it (it wrote nothing); None for an access log. A
+    DuckDB error fails the whole group: nothing of it is written.
+
+    The caller holds the write lock. The transaction makes about eight round trips to DuckDB, however many
+    decisions it carries: one read of everything checked, one more per decision only when its read candidates were
+    all taken, then one insert or update per table and the commit."""
+    group = _Group(now, lease_minutes)
+    decisions = [r for r in requests if isinstance(r, DecisionRequest)]
+    with _transaction_begun_by_first_statement(store) as con:
+        up_front = len(decisions) + EXTRA_CANDIDATES_READ
+        keys = [r.key for r in decisions] + [c for r in decisions for c in r.candidates[:up_front]]
+        group.read(con, keys, shas=[r.key for r in decisions])
+        outcomes: list[Decided | WorkspaceError | None] = []
+        for r in requests:
+            if isinstance(r, AccessLog):
+                group.logged.append(_audit_row(r.user, r.action, entity_key(r.key), r.detail))
+                outcomes.append(None)
+                continue
+            try:
+                outcomes.append(_decide_one(con, group, r))
+            except WorkspaceError as refused:
+                outcomes.append(refused)
+        group.write(con)
+    return outcomes
+
+
+def _decide_one(con: Any, group: _Group, r: DecisionRequest) -> Decided:
+    """Check one decision against the group's view and apply it there; WorkspaceError says why not (before any
+    change, so a refused decision leaves no trace)."""
+    status, holder = group.status.get(r.key), group.holders.get(r.key)
+    if status is None:
+        raise WorkspaceError("not_found")
+    if holder is not None and holder != r.user:
+        raise WorkspaceError("held")
+    after = next_status(status, r.decision.decision, r.role, r.user in group.decided[r.key])
+    if group.sha.get(r.key) != r.seen_sha:
+        raise WorkspaceError("text_changed")
+    group.accept(r, status, after)
+    following = _following(con, group, r)
+    group.lease_next(r, following)
+    return after, following
+
+
+def _following(con: Any, group: _Group, r: DecisionRequest) -> Key | None:
+    """This person's next item: the first of their candidates still acceptable as the group stands, else the
+    store's ranking, leaving out every item the group changed (the store does not show those changes yet)."""
+    candidates = [c for c in r.candidates if c != r.key]
+    for n, key in enumerate(candidates):
+        if key not in group.status:
+            group.read(con, candidates[n:])  # the rest of this person's candidates, in one round trip
+        if group.acceptable(key, r.user, r.role):
+            return key
+    return _next_by_query(con, QueueFilter(), r.user, r.role, group.now, skip=group.touched | {r.key})
+
+
 def decide(
     store: Store,
     key: Key,
@@ -426,74 +664,14 @@ def decide(
     now: datetime,
     lease_minutes: float,
     candidates: list[Key] | None = None,
-) -> tuple[str, Key | None]:
-    """Append one decision and move the item on (four-eyes rule); lease this person's next item (the first
-    acceptable of `candidates`, else by query) in the same transaction. Returns the item's new status and the
-    next item's key (None when nothing is left).
-
-    The caller holds the write lock for all of it, and every round trip to DuckDB costs about a millisecond whatever
-    it does, so the transaction takes eight: one read of everything the decision and the first candidate are
-    checked against, then the decision, the item's status in both queue tables, the leases let go of and taken,
-    the audit rows (one insert) and the commit."""
-    candidates = [c for c in candidates or [] if c != key]
-    first = candidates[0] if candidates else (None, None)
-    with _transaction_begun_by_first_statement(store) as con:
-        params = {"platform": key[0], "id": key[1], "now": now, "user": user}
-        values = dict(con.execute(_DECIDE_READ, params | {"next_platform": first[0], "next_id": first[1]}).fetchall())
-        status, holder, decided_before = _state_of(values, "", user)
-        if status is None:
-            raise WorkspaceError("not_found")
-        if holder is not None and holder != user:
-            raise WorkspaceError("held")
-        after = next_status(status, d.decision, role, decided_before)
-        if values.get("sha") != seen_sha:
-            raise WorkspaceError("text_changed")
-        con.execute(
-            _INSERT_DECISION,
-            [
-                *key,
-                user,
-                d.decision,
-                d.category,
-                d.skb_item,
-                d.note,
-                now,
-                role,
-                status,
-                after,
-                d.dismiss_reason,
-                seen_sha,
-            ],
-        )
-        for table, stamp in (("review_items", "updated_at"), ("review_queue", "item_updated_at")):
-            con.execute(
-                f"UPDATE {table} SET status = ?, {stamp} = ? WHERE platform_post_id = ? AND platform = ?",
-                [after, now, key[1], key[0]],
-            )
-        following: Key | None
-        if candidates and _acceptable(*_state_of(values, "next_", user), user, role):
-            following = candidates[0]
-        else:
-            following = _first_acceptable(con, candidates[1:], user, role, now) or _next_by_query(
-                con, QueueFilter(), user, role, now, skip=key
-            )
-        detail = {"decision": d.decision, "from": status, "to": after, "category": d.category, "skb_item": d.skb_item}
-        logged = [_audit_row(user, "decide", entity_key(key), detail)]
-        if following is None:  # this item's lease goes
-            con.execute("DELETE FROM review_leases WHERE platform_post_id = ? AND platform = ?", [key[1], key[0]])
-        else:  # and, as `_lease` does, every other this person holds, and an expired one on the next item
-            con.execute(
-                "DELETE FROM review_leases WHERE holder = ? OR (platform_post_id = ? AND platform = ?) "
-                "OR (platform_post_id = ? AND platform = ?)",
-                [user, key[1], key[0], following[1], following[0]],
-            )
-            con.execute(
-                "INSERT INTO review_leases VALUES (?, ?, ?, ?, ?)",
-                [*following, user, now, now + timedelta(minutes=lease_minutes)],
-            )
-            logged.append(_audit_row(user, "lease", entity_key(following), {"minutes": lease_minutes}))
-        _audit(con, logged)
-    return after, following
+) -> Decided:
+    """One decision in a transaction of its own (`decide_group` of one); WorkspaceError if it is refused."""
+    request = DecisionRequest(key, user, role, d, seen_sha, tuple(candidates or ()))
+    (outcome,) = decide_group(store, [request], now, lease_minutes)
+    if isinstance(outcome, WorkspaceError):
+        raise outcome
+    assert outcome is not None
+    return outcome
 
 
 def _audit_row(actor: str, action: str, key: str, detail: dict[str, Any]) -> tuple[Any, ...]:
@@ -622,6 +800,7 @@ def audit_trail(store: Store, key: Key) -> tuple[list[dict[str, Any]], list[dict
 
 def log_access(store: Store, user: str, action: str, key: Key, detail: dict[str, Any]) -> None:
     """Record an evidence view or export in the audit log: one insert, committed on its own. An append conflicts
-    with no other transaction, so it needs neither a transaction of its own nor the server's write lock."""
+    with no other transaction, so it needs neither a transaction of its own nor the server's write lock. (The server
+    sends its own with a group of decisions instead, as `AccessLog`: see `groupcommit.py`.)"""
     with store.connect() as con:
         store.audit(con, user, action, "review_item", entity_key(key), detail)

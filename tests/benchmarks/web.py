@@ -7,12 +7,13 @@ with its own connection and session, and no pause between requests: 10 requests 
 which is harsher than 10 people reading evidence between clicks. The client threads share the 2-core machine
 with the server (their CPU time is reported). Queue phase: each client loads the queue 60 times: its own work
 (`todo`), everything open, and every fourth time a filtered page (by label, platform, watchlist, region, agency,
-posting dates or another view; these are answered by SQL, the others from the server's memory); the queue figure
-is over all of them, and both kinds are also reported apart. Decision phase: each client opens the next item,
+posting dates or another view; since the group-commit change every page comes from the server's memory, a
+filtered one from its narrowing's rows, found once per load); the queue figure is over all of them, and both kinds
+are also reported apart. Decision phase: each client opens the next item,
 then 30 times reads the item page and decides (not a violation, second opinion, violation in turn, so that items
 move through the four-eyes states and come back to other reviewers); the decision figure is the POST of the
-decision (answered with a redirect to the next item, already leased), and "to the next item" adds the GET of the
-page it leads to.
+decision (answered with a redirect to the next item, already leased, once the decision's group has committed),
+and "to the next item" adds the GET of the page it leads to.
 
 The store is generated straight into DuckDB with bulk SQL (posts, authors, watchlist, predictions), then queued
 with the real `pipeline.review.refresh_queue`.

@@ -167,3 +167,47 @@ def test_concurrent_decisions_leave_the_copy_equal_to_the_store(app: object, see
     assert {k[1]: r["status"] for k, r in cache._by_key.items()} == stored
     leases = {(r["platform"], r["platform_post_id"]): r["holder"] for r in seeded.query("SELECT * FROM review_leases")}
     assert cache.holders(now + timedelta(seconds=1)) == leases
+
+
+def test_filtered_pages_from_memory_agree_with_the_sql_answer(
+    app: object, clients: dict[str, TestClient], seeded: Store
+) -> None:
+    """Every narrowing and view, for a reviewer and a supervisor, before and after decisions (the copy's counts by
+    narrowing are kept current by the server's own decisions, not counted again)."""
+    cache = app.state.queue_cache  # type: ignore[attr-defined]
+    assert count(clients["rina"].get("/queue").text) == 6  # loads the copy
+    watch = repo.watch_entries(seeded)
+    label = seeded.query("SELECT label FROM review_items WHERE platform_post_id = ?", [key(1)[1]])[0]["label"]
+    narrowings: list[dict[str, object]] = [
+        {"region": "35.91"},
+        {"agency": "Dinas Pendidikan Kabupaten Tanah Merah"},
+        {"watchlist_only": True},
+        {"platform": "mastodon"},
+        {"platform": "bluesky"},
+        {"label": label},
+        {"posted_from": datetime(2024, 11, 19, 21, tzinfo=UTC)},
+        {"posted_before": datetime(2024, 11, 19, 22, tzinfo=UTC), "platform": "mastodon"},
+        {"region": "' OR '1'='1"},
+    ]
+    views = ("todo", "open", "all", "pending", "second_review", "disputed", "dismissed")
+
+    def agree() -> None:
+        for narrow in narrowings:
+            for view in views:
+                flt = repo.QueueFilter(view=view, **narrow)  # type: ignore[arg-type]
+                for user, role in (("rina", "reviewer"), ("sari", "supervisor")):
+                    memory, n = cache.filtered_page(flt, role, cache.decided_by(seeded, user), watch)
+                    sql, sql_n = repo.queue_page(seeded, flt, user, role)
+                    got = ([r["platform_post_id"] for r in memory], n)
+                    assert got == ([r["platform_post_id"] for r in sql], sql_n), (flt, user)
+
+    agree()
+    rina, budi, sari = clients["rina"], clients["budi"], clients["sari"]
+    violation = {"category": "endorsement", "skb_item": "2"}
+    assert _decide(rina, f"/items/mastodon/{key(1)[1]}", "violation", **violation).status_code == 303  # type: ignore[attr-defined]
+    assert _decide(budi, f"/items/mastodon/{key(1)[1]}").status_code == 303  # type: ignore[attr-defined]
+    assert _decide(rina, f"/items/mastodon/{key(2)[1]}", "violation", **violation).status_code == 303  # type: ignore[attr-defined]
+    assert _decide(sari, f"/items/mastodon/{key(5)[1]}").status_code == 303  # type: ignore[attr-defined]
+    loads = cache.loads
+    agree()
+    assert cache.loads == loads  # kept current in place, not read again

@@ -6,12 +6,15 @@ Paths carry the item's key as `/{action}/{platform}/{platform_post_id}` (a post 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from typing import Annotated, Any
 
+import duckdb
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from pipeline.errors import WorkspaceError
 from pipeline.schema import Platform
 from pipeline.web import auth, casefile, repo
 from pipeline.web.app import flash, language, render
@@ -22,6 +25,7 @@ from pipeline.web.routes.queue import decided_by, ensure_queue, item_url, lease_
 from pipeline.web.taxonomy import CATEGORIES, DECIDERS, DISMISS_REASONS, READERS, SKB_FOR_CATEGORY, SKB_ITEMS
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 Reader = Annotated[dict[str, Any], Depends(auth.require(*READERS))]
 Decider = Annotated[dict[str, Any], Depends(auth.require(*DECIDERS))]
 Csrf = Annotated[str, Form()]
@@ -70,8 +74,8 @@ def _page_context(ev: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
 def item_page(request: Request, platform: str, post_id: str, user: Reader) -> Response:
     key = key_of(platform, post_id)
     ev = _evidence(request, key)
-    with request.app.state.gate.session() as store:  # an append: no write lock (see repo.log_access)
-        repo.log_access(store, user["username"], "view", key, {"status": ev["item"]["status"]})
+    # the view is recorded before the page is shown, sharing the commit of the decisions written meanwhile
+    request.app.state.group_commit.log(user["username"], "view", key, {"status": ev["item"]["status"]})
     return render(request, "item.html", **_page_context(ev, user))
 
 
@@ -93,18 +97,13 @@ def decide(
     key = key_of(platform, post_id)
     d = check_form(Decision(decision, category or None, skb_item or None, note, dismiss_reason or None))
     state = request.app.state
-    name, role, cache = user["username"], user["role"], state.queue_cache
     ensure_queue(state)
     decided = decided_by(state, user)
-    with state.gate.writing() as store:
-        # stamped and ranked under the lock: decisions are stamped in the order they commit, and the next item is
-        # chosen after the decisions and leases committed before this one
-        now = auth.now_utc()
-        candidates = cache.candidates(role, decided, name, now, skip=key)
-        status, following = repo.decide(
-            store, key, name, role, d, text_sha256, now, state.settings.lease_minutes, candidates
-        )
-        cache.after_decision(key, name, status, now, following, lease_until(state.settings, now))
+    try:  # written with the decisions of others that arrive meanwhile, in one transaction (see groupcommit.py)
+        status, following = state.group_commit.decide(key, user["username"], user["role"], d, text_sha256, decided)
+    except duckdb.Error as exc:  # not written: say so, never acknowledge it
+        log.warning("decision on %s not saved: %s", key, exc)
+        raise WorkspaceError("not_saved") from exc
     flash(request, "item.saved", status=translate(language(request), f"status.{status}"))
     return RedirectResponse(item_url(following) if following else "/queue", status_code=303)
 
@@ -149,8 +148,9 @@ def case_file(request: Request, platform: str, post_id: str, user: Decider) -> R
     now = auth.now_utc()
     html = render(request, "casefile.html", generated_at=now, **_page_context(ev, user)).body.decode("utf-8")
     data = casefile.build(ev, html, user["username"], now)
-    with request.app.state.gate.session() as store:  # an append: no write lock (see repo.log_access)
-        repo.log_access(store, user["username"], "export", key, {"zip_sha256": hashlib.sha256(data).hexdigest()})
+    request.app.state.group_commit.log(
+        user["username"], "export", key, {"zip_sha256": hashlib.sha256(data).hexdigest()}
+    )
     filename = re.sub(r"[^A-Za-z0-9._-]", "_", f"kasus-{key[0]}-{key[1]}.zip")
     return Response(
         data, media_type="application/zip", headers={"content-disposition": f'attachment; filename="{filename}"'}

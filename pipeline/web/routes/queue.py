@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Annotated, Any
@@ -134,28 +133,22 @@ def queue_page(
     user: Annotated[dict[str, Any], Depends(auth.require(*READERS))],
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    settings, gate = request.app.state.settings, request.app.state.gate
+    settings = request.app.state.settings
     values = {k: request.query_params.get(k, "") for k in FILTER_FIELDS}
     flt = build_filter(settings, user["role"], values, page)
     state = request.app.state
     ensure_queue(state)
     now = auth.now_utc()
     cache: QueueCache = state.queue_cache
-    if unfiltered(flt):  # the common pages come from the in-memory ranking
-        decided = decided_by(state, user) if flt.view == "todo" else set()
+    decided = decided_by(state, user) if flt.view == "todo" else set()
+    options, watch = _watchlist_view(state)
+    if unfiltered(flt):  # every page comes from the in-memory ranking
         rows, total = cache.page(flt, user["role"], decided)
-    else:  # a filtered page by SQL; its count is kept until the queue changes
-        count_key = (replace(flt, page=1), user["username"] if flt.view == "todo" else "", user["role"])
-        generation = cache.generation
-        known = cache.filtered_count(count_key)
-        with gate.session() as store:
-            rows, total = repo.queue_page(store, flt, user["username"], user["role"], known)
-        if known is None:
-            cache.keep_count(count_key, total, generation)
+    else:  # a filtered one from the narrowing's rows, found once per load (see queuecache.py)
+        rows, total = cache.filtered_page(flt, user["role"], decided, watch)
     held = cache.holders(now)
     for row in rows:
         row["lease_holder"] = held.get((row["platform"], row["platform_post_id"]))
-    options, watch = _watchlist_view(state)
     lang, zone = language(request), settings.tz
     for row in rows:  # display strings made here: a 50-row page renders in a third of the time
         entry = watch.get((row["platform"], row["author_handle"].lower()), {})
