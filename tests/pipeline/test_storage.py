@@ -168,7 +168,7 @@ def test_writer_leaves_the_rows_waiting_unwritten_when_the_load_fails(store: Sto
     spill = tmp_path / "spill"
     with pytest.raises(RuntimeError, match="classifier"), PostWriter(store, "r1", spill_dir=spill) as writer:
         writer.add(_table([make_post(1)]), None, [reject])
-        assert [f.name for f in spill.glob("*/*.parquet")] == ["posts.parquet"]  # waiting on disk, not in memory
+        assert [f.name for f in spill.glob("*/*.arrow")] == ["posts.arrow"]  # waiting on disk, not in memory
         raise RuntimeError("classifier crashed")
     assert (_count(store, "posts"), _count(store, "rejects"), writer.writes) == (0, 0, 0)
     assert list(spill.iterdir()) == []  # the spill is removed on failure too
@@ -181,7 +181,7 @@ def test_writer_removes_spill_folders_a_killed_load_left(store: Store, tmp_path:
     old, recent = spill / "pantau-load-old", spill / "pantau-load-recent"
     for folder in (old, recent):
         folder.mkdir(parents=True)
-        (folder / "posts.parquet").write_bytes(b"PAR1")
+        (folder / "posts.arrow").write_bytes(b"ARROW1")
     two_days_ago = datetime.now(UTC).timestamp() - 2 * 24 * 3600
     os.utime(old, (two_days_ago, two_days_ago))
     with PostWriter(store, "r1", spill_dir=spill):
@@ -195,9 +195,9 @@ def test_writer_spills_to_disk_and_cleans_up_after_each_write(store: Store, tmp_
             table = _table([make_post(b * 10 + i) for i in range(10)])
             writer.add(table, _predictions(table), [])
         assert writer.writes == 1  # 30 posts: the first chunk went, its files with it
-        assert list(spill.glob("*/*.parquet")) == []
+        assert list(spill.glob("*/*.arrow")) == []
         writer.add(_table([make_post(99)]), None, [])
-        assert [f.name for f in spill.glob("*/*.parquet")] == ["posts.parquet"]
+        assert [f.name for f in spill.glob("*/*.arrow")] == ["posts.arrow"]
     assert list(spill.iterdir()) == []
     assert (_count(store, "posts"), _count(store, "predictions")) == (31, 30)
     assert store.query("SELECT max(length(raw)) > 0 AS ok FROM posts") == [{"ok": True}]
