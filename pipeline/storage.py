@@ -118,15 +118,24 @@ class Store:
             delay = min(delay * 2, 0.5)
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, memory_limit_mb: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on a short connection. `memory_limit_mb` caps DuckDB's memory while it runs (what does not
+        fit goes to a temporary file beside the database) and is reset afterwards: the limit belongs to the database
+        instance, which another connection of this process may share."""
         with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
+            if memory_limit_mb is not None:
+                con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
             try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            finally:
+                if memory_limit_mb is not None:
+                    con.execute("RESET memory_limit")
 
     # --- set-up -----------------------------------------------------------------------------------------------
 
@@ -273,13 +282,15 @@ class Store:
         posts: pa.Table | Path,
         predictions: pa.Table | Path | None,
         rejects: Sequence[Reject],
+        memory_limit_mb: int | None = None,
     ) -> LoadCounts:
         """Upsert one deduplicated batch of posts with their authors, predictions and rejects, in one transaction.
         `posts` and `predictions` are Arrow tables, or Arrow IPC files of the same columns (`PostWriter`'s spill,
         memory-mapped: DuckDB reads the pages as it inserts, nothing is copied first). A load of many batches goes
-        through `PostWriter`, which writes them in fewer, larger transactions."""
+        through `PostWriter`, which writes them in fewer, larger transactions. `memory_limit_mb` caps DuckDB's memory
+        for this write (see `transaction`)."""
         posts, predictions = _arrow(posts), _arrow(predictions) if predictions is not None else None
-        with self.transaction() as con:
+        with self.transaction(memory_limit_mb) as con:
             counts = LoadCounts()
             if posts.num_rows:
                 con.register("batch", posts)
@@ -464,12 +475,14 @@ class Store:
 # append also rewrites the row group that earlier small appends left (DuckDB merges them): 100,000 posts written 5,000
 # at a time were compressed and written ~5x over, and in 20,000s ~3x. So the rows waiting for a write are spilled to
 # an Arrow IPC file on local disk (0.05-0.11 s per 100,000 posts: the columns as they are in memory, ~1.6 kB a post)
-# instead of being held in memory, and DuckDB reads that file memory-mapped as it inserts: memory no longer grows
-# with the chunk, and a chunk can be two full row groups (2 x 122,880 rows), written once. (A Parquet spill took
-# 0.14 s to write and ~0.1 s more to read back.) The bound is how long a write holds the file: ~0.9 s per 100,000
-# posts here.
-# Rejects are kept in memory until the write (a file of nothing but bad lines is written as it goes, by bytes).
-WRITE_CHUNK_ROWS = 245_760
+# instead of being held in memory, and DuckDB reads that file memory-mapped as it inserts. (A Parquet spill took
+# 0.14 s to write and ~0.1 s more to read back.) What a write still costs in memory is DuckDB's own: the rows it
+# inserts and compresses. Measured on the 100,000-post nightly run (README, Benchmarks): one write of everything
+# peaked at 1,883 MiB over all processes; with DuckDB held to 256 MiB for each write, writes of half a row group
+# (61,440 posts) 1,484-1,497 MiB, too close to the run's 1.5 GiB (1,536 MiB), and of a third (40,960) 1,452 MiB.
+# The last costs ~30% of load speed against one write (README, Benchmarks).
+WRITE_CHUNK_ROWS = 40_960
+WRITE_MEMORY_MB = 256
 WRITE_CHUNK_BYTES = 32 * 2**20
 
 
@@ -552,7 +565,7 @@ class PostWriter:
         posts = self._posts.finish() or POSTS_ARROW_SCHEMA.empty_table()
         predictions = self._predictions.finish()
         started = time.monotonic()
-        counts = self.store.load_batch(self.run_id, posts, predictions, self._rejects)
+        counts = self.store.load_batch(self.run_id, posts, predictions, self._rejects, WRITE_MEMORY_MB)
         self.longest_write_s = max(self.longest_write_s, time.monotonic() - started)
         self.writes += 1
         self.counts += counts

@@ -174,6 +174,17 @@ def test_writer_leaves_the_rows_waiting_unwritten_when_the_load_fails(store: Sto
     assert list(spill.iterdir()) == []  # the spill is removed on failure too
 
 
+def test_a_write_s_memory_limit_is_reset_for_the_instance_it_shares(store: Store) -> None:
+    with store.connect() as keeper:  # keeps the database instance open, as the web server's keeper does
+        before = keeper.execute("SELECT current_setting('memory_limit')").fetchone()
+        table = _table([make_post(i) for i in range(5)])
+        with pytest.raises(RuntimeError, match="boom"), store.transaction(memory_limit_mb=64) as con:
+            assert con.execute("SELECT current_setting('memory_limit')").fetchone() != before
+            raise RuntimeError("boom")
+        assert store.load_batch("r1", table, None, [], memory_limit_mb=64).new == 5
+        assert keeper.execute("SELECT current_setting('memory_limit')").fetchone() == before
+
+
 def test_writer_removes_spill_folders_a_killed_load_left(store: Store, tmp_path: Path) -> None:
     import os
 
