@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -80,8 +81,19 @@ def demo_workspace(settings: Settings, serve_now: bool) -> list[str]:
         typer.echo("Ctrl-C stops the workspace.")
         _serve(settings)
     else:
-        typer.echo(f"start it with: PANTAU_DATA_DIR={settings.data_dir} pantau serve")
+        typer.echo(f"start it with: PANTAU_DATA_DIR={settings.data_dir} {_this_pantau()} serve")
     return made
+
+
+def _this_pantau() -> str:
+    """How to run this installation's `pantau` from here: after `make demo` it is `.venv/bin/pantau`, not on PATH."""
+    script = Path(sys.executable).parent / "pantau"
+    if not script.is_file():
+        return "pantau"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -79,7 +79,10 @@ def test_demo_workspace_makes_its_accounts_once(tmp_path: Path, capsys: pytest.C
     password = (tmp_path / ".demo-password").read_text(encoding="ascii").strip()[:20]
     assert oct((tmp_path / ".demo-password").stat().st_mode & 0o777) == "0o600"
     out = capsys.readouterr().out
-    assert password in out and "pantau serve" in out
+    assert password in out
+    hint = out.split("start it with: ", 1)[1].splitlines()[0].split()
+    assert hint[0] == f"PANTAU_DATA_DIR={tmp_path}" and hint[2] == "serve"
+    assert Path(hint[1]).name == "pantau" and (hint[1] == "pantau" or Path(hint[1]).is_file())  # runnable as shown
     rows = Store(settings.database).query("SELECT username, role, password_hash FROM users ORDER BY username")
     assert {(r["username"], r["role"]) for r in rows} == set(DEMO_USERS)
     assert all(auth.verify_password(r["password_hash"], password) for r in rows)
