@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,20 @@ def _free_port() -> int:
 
 
 def _api(base: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """POST to the server's API. A 503 is retried a few times, as Prefect's own client does: the server answers it
+    while its SQLite database is busy (seen once in a fresh-clone run, on a busy machine)."""
     data = json.dumps(body or {}).encode()
-    request = urllib.request.Request(
-        f"{base}{path}", data=data, method="POST", headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+    for attempt in range(5):
+        request = urllib.request.Request(
+            f"{base}{path}", data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or attempt == 4:
+                raise
+        time.sleep(1 + attempt)
 
 
 def _wait(what: str, probe: Any, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> Any:
