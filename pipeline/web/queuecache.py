@@ -18,6 +18,7 @@ list of the account's other queued posts comes from here too.
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 from collections import Counter
@@ -45,6 +46,11 @@ _MARKERS = (
 _LEASES = "SELECT platform, platform_post_id, holder, taken_at, expires_at FROM review_leases"
 NARROWINGS_KEPT = 64  # narrowings whose rows are kept until the next load
 _WAITING = ("second_opinion", "second_review", "disputed")  # decided only by someone who has not decided it yet
+
+
+def _waiting(role: str) -> tuple[str, ...]:
+    """The waiting statuses this role may decide: a disputed item only a supervisor."""
+    return _WAITING if role == "supervisor" else _WAITING[:2]
 
 
 def unfiltered(flt: QueueFilter) -> bool:
@@ -231,40 +237,51 @@ class QueueCache:
         status = row["status"]
         if status == "pending":
             return True
-        if status in ("second_opinion", "second_review") or (status == "disputed" and role == "supervisor"):
+        if status in _waiting(role):
             return (row["platform"], row["platform_post_id"]) not in decided
         return False
 
-    def _matches(self, view: str, role: str, decided: set[Key]) -> Iterator[dict[str, Any]]:
-        for row in self._rows:
-            if view == "todo":
-                if self._may_decide(row, role, decided):
-                    yield row
-            elif view == "all" or (view == "open" and row["status"] in OPEN_STATUSES) or row["status"] == view:
-                yield row
-
-    def _count(self, view: str, role: str, decided: set[Key]) -> int:
+    def _view_test(self, view: str, role: str, decided: set[Key]) -> Callable[[dict[str, Any]], bool]:
+        """Whether a row is in the view."""
+        if view == "todo":
+            return lambda row: self._may_decide(row, role, decided)
         if view == "all":
-            return len(self._rows)
+            return lambda row: True
         if view == "open":
-            return sum(self._counts[s] for s in OPEN_STATUSES)
+            return lambda row: row["status"] in OPEN_STATUSES
+        return lambda row: row["status"] == view
+
+    def _matches(self, view: str, role: str, decided: set[Key]) -> Iterator[dict[str, Any]]:
+        test = self._view_test(view, role, decided)
+        return (row for row in self._rows if test(row))
+
+    def _count(
+        self, counts: Counter[str], view: str, role: str, decided: set[Key], within: frozenset[int] | None = None
+    ) -> int:
+        """A view's count from the rows' count by status (`counts`): of the whole copy, or of the rows at the
+        positions `within` (a narrowing)."""
+        if view == "all":
+            return sum(counts.values())
+        if view == "open":
+            return sum(counts[s] for s in OPEN_STATUSES)
         if view != "todo":
-            return self._counts[view]
-        waiting = ("second_opinion", "second_review", "disputed") if role == "supervisor" else OPEN_STATUSES[1:3]
-        mine = sum(1 for k in decided if k in self._by_key and self._by_key[k]["status"] in waiting)
-        return self._counts["pending"] + sum(self._counts[s] for s in waiting) - mine
+            return counts[view]
+        waiting = _waiting(role)
+        mine = sum(
+            1
+            for k in decided
+            if k in self._position
+            and (within is None or self._position[k] in within)
+            and self._by_key[k]["status"] in waiting
+        )
+        return counts["pending"] + sum(counts[s] for s in waiting) - mine
 
     def page(self, flt: QueueFilter, role: str, decided: set[Key]) -> tuple[list[dict[str, Any]], int]:
         """One page of an unfiltered view and its count."""
-        start = (flt.page - 1) * PAGE_SIZE
-        out: list[dict[str, Any]] = []
         with self._lock:
-            for n, row in enumerate(self._matches(flt.view, role, decided)):
-                if n >= start + PAGE_SIZE:
-                    break
-                if n >= start:
-                    out.append(dict(row))
-            return out, self._count(flt.view, role, decided)
+            return _one_page(self._matches(flt.view, role, decided), flt.page), self._count(
+                self._counts, flt.view, role, decided
+            )
 
     def filtered_page(
         self, flt: QueueFilter, role: str, decided: set[Key], watch: dict[Key, dict[str, Any]]
@@ -272,20 +289,10 @@ class QueueCache:
         """One page of a filtered view and its count. `watch`: watchlist accounts by (platform, lower-cased handle),
         each with its region_code and agency."""
         rows, narrowed = self._narrowing(replace(flt, view="all", page=1), watch)
-        view = self._view_test(flt.view, role, decided)
-        start, end = (flt.page - 1) * PAGE_SIZE, flt.page * PAGE_SIZE
-        page: list[dict[str, Any]] = []
-        n = 0
-        for position in narrowed.positions:
-            row = rows[position]
-            if view(row):
-                if n >= start:
-                    page.append(dict(row))
-                n += 1
-                if n >= end:
-                    break
+        test = self._view_test(flt.view, role, decided)
+        page = _one_page((row for row in (rows[n] for n in narrowed.positions) if test(row)), flt.page)
         with self._lock:
-            return page, self._narrowed_count(narrowed, flt.view, role, decided)
+            return page, self._count(narrowed.statuses, flt.view, role, decided, narrowed.members)
 
     def _narrowing(self, narrowing: QueueFilter, watch: dict[Key, dict[str, Any]]) -> tuple[list[Any], _Narrowed]:
         """The rows of a narrowing, found by columnar comparisons outside the lock (a few milliseconds for 50,000
@@ -303,33 +310,6 @@ class QueueCache:
                 self._narrowed[narrowing] = narrowed
         return rows, narrowed
 
-    def _view_test(self, view: str, role: str, decided: set[Key]) -> Callable[[dict[str, Any]], bool]:
-        """Whether a row is in the view (as `_matches` decides)."""
-        if view == "todo":
-            return lambda row: self._may_decide(row, role, decided)
-        if view == "all":
-            return lambda row: True
-        if view == "open":
-            return lambda row: row["status"] in OPEN_STATUSES
-        return lambda row: row["status"] == view
-
-    def _narrowed_count(self, narrowed: _Narrowed, view: str, role: str, decided: set[Key]) -> int:
-        """A view's count within a narrowing (as `_count` counts the whole copy)."""
-        counts = narrowed.statuses
-        if view == "all":
-            return sum(counts.values())
-        if view == "open":
-            return sum(counts[s] for s in OPEN_STATUSES)
-        if view != "todo":
-            return counts[view]
-        waiting = _WAITING if role == "supervisor" else OPEN_STATUSES[1:3]
-        mine = sum(
-            1
-            for k in decided
-            if k in self._position and self._position[k] in narrowed.members and self._by_key[k]["status"] in waiting
-        )
-        return counts["pending"] + sum(counts[s] for s in waiting) - mine
-
     def candidates(
         self, role: str, decided: set[Key], user: str, now: datetime, skip: Key | None = None, limit: int = 20
     ) -> list[Key]:
@@ -345,6 +325,12 @@ class QueueCache:
                 if len(keys) >= limit:
                     break
         return keys
+
+
+def _one_page(rows: Iterator[dict[str, Any]], page: int) -> list[dict[str, Any]]:
+    """Copies of the rows of page `page` (from 1) of `rows`."""
+    start = (page - 1) * PAGE_SIZE
+    return [dict(row) for row in itertools.islice(rows, start, start + PAGE_SIZE)]
 
 
 def _settle() -> None:

@@ -796,11 +796,3 @@ def audit_trail(store: Store, key: Key) -> tuple[list[dict[str, Any]], list[dict
             [entity_key(key)],
         )
     return decisions, log
-
-
-def log_access(store: Store, user: str, action: str, key: Key, detail: dict[str, Any]) -> None:
-    """Record an evidence view or export in the audit log: one insert, committed on its own. An append conflicts
-    with no other transaction, so it needs neither a transaction of its own nor the server's write lock. (The server
-    sends its own with a group of decisions instead, as `AccessLog`: see `groupcommit.py`.)"""
-    with store.connect() as con:
-        store.audit(con, user, action, "review_item", entity_key(key), detail)

@@ -8,6 +8,8 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.config import PROJECT_ROOT
@@ -48,6 +50,24 @@ def test_busy_gate_reuses_the_file_and_closes_it_when_idle(store: Store) -> None
 
 def test_gate_steps_aside_for_another_process_under_steady_requests(store: Store) -> None:
     gate = Gate(store, max_hold_s=600, gap_s=0.3)  # a long max hold: only the open watch can let the other in
+    try:
+        with _requests_until_done(gate, 4) as errors:
+            time.sleep(0.3)
+            started = time.monotonic()
+            proc = _other_process(store.path, timeout_s=30)
+            assert proc.wait(timeout=60) == 0
+            took = time.monotonic() - started
+    finally:
+        gate.close()
+    assert errors == []
+    assert gate.yields >= 1
+    assert store.query("SELECT count(*) AS n FROM audit_log WHERE actor = 'other-process'")[0]["n"] == 5
+    assert took < 30
+
+
+@contextmanager
+def _requests_until_done(gate: Gate, threads: int) -> Iterator[list[BaseException]]:
+    """`threads` request loops through the gate until the block ends; yields the errors they met."""
     errors: list[BaseException] = []
     stop = threading.Event()
 
@@ -56,27 +76,18 @@ def test_gate_steps_aside_for_another_process_under_steady_requests(store: Store
             try:
                 with gate.session() as s:
                     s.query("SELECT count(*) FROM audit_log")
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted by the caller
                 errors.append(exc)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    running = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in running:
+        t.start()
     try:
-        for t in threads:
-            t.start()
-        time.sleep(0.3)
-        started = time.monotonic()
-        proc = _other_process(store.path, timeout_s=30)
-        assert proc.wait(timeout=60) == 0
-        took = time.monotonic() - started
+        yield errors
     finally:
         stop.set()
-        for t in threads:
+        for t in running:
             t.join()
-        gate.close()
-    assert errors == []
-    assert gate.yields >= 1
-    assert store.query("SELECT count(*) AS n FROM audit_log WHERE actor = 'other-process'")[0]["n"] == 5
-    assert took < 30
 
 
 def _steady(gate: Gate, seconds: float) -> int:
@@ -127,26 +138,10 @@ def test_the_open_watch_follows_a_replaced_file(store: Store, tmp_path: Path) ->
         copy = tmp_path / "copy.duckdb"
         copy.write_bytes(store.path.read_bytes())
         copy.replace(store.path)
-        errors: list[BaseException] = []
-        stop = threading.Event()
-
-        def worker() -> None:
-            while not stop.is_set():
-                try:
-                    with gate.session() as s:
-                        s.query("SELECT count(*) FROM audit_log")
-                except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-                    errors.append(exc)
-
-        thread = threading.Thread(target=worker)
-        thread.start()
-        try:
+        with _requests_until_done(gate, 1) as errors:
             time.sleep(0.3)
             proc = _other_process(store.path, timeout_s=30)  # its opens of the new file must be seen
             assert proc.wait(timeout=60) == 0
-        finally:
-            stop.set()
-            thread.join()
         assert errors == [] and gate.yields >= 1
     finally:
         gate.close()
